@@ -1,0 +1,1 @@
+"""Everything a user sees: Param state classes and Panel views, one module per workspace."""

@@ -1,0 +1,32 @@
+"""Turning figures into short, readable text (one place for units and rounding)."""
+from __future__ import annotations
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    if seconds < 60:
+        return f"{sign}{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{sign}{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    if seconds < 86400:
+        return f"{sign}{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+    return f"{sign}{seconds // 86400:.0f} d {seconds % 86400 // 3600:.0f} h"
+
+
+def percent(ratio: float | None, digits: int = 1) -> str:
+    return "–" if ratio is None else f"{ratio * 100:.{digits}f}%"
+
+
+def number(value: float | int | None, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def money(value: float | None, currency: str = "$") -> str:
+    return "–" if value is None else f"{currency}{value:,.2f}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"

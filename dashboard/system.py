@@ -1,0 +1,160 @@
+"""System workspace: database, pool, token, latency, cache and errors, refreshed every few seconds."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from data.health import Monitor
+
+from . import format as fmt
+
+REFRESH_MS = 3000
+
+
+class SystemState(param.Parameterized):
+    """The latest metrics snapshot; `refresh()` replaces it (a periodic callback calls it)."""
+
+    snapshot = param.Dict(default={}, doc="What /metrics shows, as of the last refresh.")
+    settings = param.Dict(default={}, doc="The app's settings with secrets redacted.")
+    visible = param.Boolean(default=True, doc="Whether the workspace is on screen; hidden, it stops refreshing.")
+
+    def __init__(self, monitor: Monitor, session_count=None, **params):
+        super().__init__(**params)
+        self._monitor = monitor
+        self._session_count = session_count or (lambda: None)
+        self.settings = monitor.backend.settings.redacted()
+        self.refresh()
+
+    @param.depends("visible", watch=True)
+    def refresh(self) -> None:
+        if self.visible:
+            self.snapshot = self._monitor.snapshot(sessions=self._session_count())
+
+
+STAT_CSS = """
+.stat { border: 1px solid rgba(128, 128, 128, 0.28); border-radius: 10px; padding: 14px 18px;
+        min-height: 96px; box-sizing: border-box; }
+.stat .label { font-size: 0.72rem; letter-spacing: 0.08em; text-transform: uppercase; opacity: 0.7; }
+.stat .value { font-size: 1.5rem; font-weight: 600; margin: 6px 0 4px; }
+.stat .detail { font-size: 0.85rem; opacity: 0.75; line-height: 1.35; }
+.stat.good .value { color: #2e7d32; }
+.stat.bad .value { color: #d32f2f; }
+"""
+
+
+class Stat:
+    """A small card: a label, a large value and a line of detail (one HTML model: cheap per session)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.pane = pn.pane.HTML(stylesheets=[STAT_CSS], styles={"flex": "1 1 200px"}, margin=(0, 12, 12, 0),
+                                 sizing_mode="stretch_width")
+        self.update("–")
+
+    def update(self, value: str, detail: str = "", tone: str = "default") -> None:
+        self.pane.object = (f'<div class="stat {tone}"><div class="label">{html.escape(self.label)}</div>'
+                            f'<div class="value">{html.escape(value)}</div>'
+                            f'<div class="detail">{html.escape(detail)}</div></div>')
+
+
+def _queries_frame(snapshot: dict) -> pd.DataFrame:
+    rows = snapshot.get("queries", [])
+    columns = ["query", "calls", "failures", "p50_ms", "p95_ms", "p99_ms"]
+    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
+
+
+def _errors_frame(snapshot: dict) -> pd.DataFrame:
+    errors = snapshot.get("errors", {})
+    return pd.DataFrame({"category": list(errors), "count": list(errors.values())})
+
+
+def _settings_frame(settings: dict) -> pd.DataFrame:
+    return pd.DataFrame({"setting": list(settings), "value": [str(v) for v in settings.values()]})
+
+
+class SystemView(pn.viewable.Viewer):
+    """Renders `SystemState` and keeps it fresh while the session lives."""
+
+    def __init__(self, state: SystemState, **params):
+        super().__init__(**params)
+        self.state = state
+        self.database, self.pool, self.token = Stat("Database"), Stat("Connection pool"), Stat("Token")
+        self.cache, self.errors = Stat("Cache hit ratio"), Stat("Errors")
+        table = dict(show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_columns")
+        self.queries = pn.widgets.Tabulator(_queries_frame({}), max_height=360, **table, titles={
+            "query": "Query", "calls": "Calls", "failures": "Failed", "p50_ms": "p50 (ms)",
+            "p95_ms": "p95 (ms)", "p99_ms": "p99 (ms)"}, name="query-latency")
+        self.error_table = pn.widgets.Tabulator(_errors_frame({}), **table,
+                                                titles={"category": "Category", "count": "Count"})
+        self.settings_table = pn.widgets.Tabulator(_settings_frame(state.settings), **table,
+                                                   titles={"setting": "Setting", "value": "Value"})
+        state.param.watch(self._render, "snapshot")
+        self._render()
+        # Bokeh's own periodic callback, not Panel's: Panel marks the page busy around each run, and
+        # re-sending the Material page's busy flag walks the whole document (costly x every session).
+        document = pn.state.curdoc
+        if document is not None and document.session_context is not None:
+            document.add_periodic_callback(state.refresh, REFRESH_MS)
+
+    def _render(self, *_) -> None:
+        s = self.state.snapshot
+        db, pool, token, cache = s["database"], s["pool"], s["token"], s["cache"]
+        with pn.io.hold():
+            up = db["state"] == "up"
+            self.database.update(
+                "Up" if up else "Down", tone="good" if up else "bad",
+                detail=(f"PostgreSQL {db['version'] or '?'} · {db['mode_label']}" if up
+                        else f"{db['probe'].get('reason')} ({db['probe'].get('category')})"))
+            self.pool.update(
+                f"{pool['checked_out']} / {pool['size']}",
+                detail=f"in use / pool size · overflow {pool['overflow']} of {pool['max_overflow']} · "
+                       f"{pool['connections_opened']} opened")
+            self.token.update(**_token_display(token))
+            self.cache.update(fmt.percent(cache["hit_ratio"]),
+                              detail=f"{cache['hits']:,} hits · {cache['misses']:,} misses")
+            total, process = sum(s["errors"].values()), s["process"]
+            sessions = fmt.plural(process["sessions"] or 0, "session")
+            self.errors.update(f"{total:,}", tone="bad" if total else "default",
+                               detail=f"up {fmt.duration(process['uptime_s'])} · RSS {process['rss_mb']:.0f} MB · {sessions}")
+            _replace_if_changed(self.queries, _queries_frame(s))
+            _replace_if_changed(self.error_table, _errors_frame(s))
+
+    def __panel__(self):
+        return pn.Column(
+            pn.FlexBox(*(stat.pane for stat in (self.database, self.pool, self.token, self.cache, self.errors)),
+                       flex_wrap="wrap", sizing_mode="stretch_width"),
+            pn.Row(
+                pn.Column(heading("Query latency by query name"), self.queries, sizing_mode="stretch_width"),
+                pn.Column(heading("Errors by category"), self.error_table, width=300, margin=(0, 0, 0, 16)),
+                sizing_mode="stretch_width"),
+            pmui.Card(self.settings_table, title="Settings (secrets redacted)", collapsed=True,
+                      sizing_mode="stretch_width", margin=(16, 0)),
+            sizing_mode="stretch_width", margin=(8, 16),
+        )
+
+
+def heading(text: str) -> pn.pane.HTML:
+    return pn.pane.HTML(f"<h3 style='margin:12px 0 4px;font-weight:500'>{html.escape(text)}</h3>")
+
+
+def _replace_if_changed(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:
+    """Re-sending an unchanged table costs every open session bandwidth and CPU."""
+    if not frame.equals(table.value):
+        table.value = frame
+
+
+def _token_display(token: dict) -> dict:
+    if token["mode"] != "lakebase":
+        value = {"embedded": "Not needed", "password": "Static password"}[token["mode"]]
+        return {"value": value, "detail": token["kind"]}
+    if "age_s" not in token:
+        return {"value": "Not minted yet", "detail": token["kind"]}
+    expiring = token["expires_in_s"] < 300
+    return {"value": f"expires in {fmt.duration(token['expires_in_s'])}",
+            "detail": f"age {fmt.duration(token['age_s'])} · refresh in {fmt.duration(token['refresh_in_s'])} · "
+                      f"{token['mints']} minted · {token['kind']}",
+            "tone": "bad" if expiring else "good"}

@@ -1,0 +1,90 @@
+"""Health and metrics: the figures behind /health/ready, /metrics and the System workspace.
+
+`Monitor` owns the one readiness probe (a single `SELECT 1`, no retry) and builds the metrics
+snapshot. Nothing here contains a secret: credential providers report ages and expiries,
+never tokens, and settings are always the redacted view.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import psutil
+
+from .backend import Backend
+from .errors import AppError, classify
+from .metrics import Metrics, metrics as default_metrics
+
+
+@dataclass(frozen=True)
+class Probe:
+    ok: bool
+    checked_at: float
+    latency_ms: float | None = None
+    category: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict:
+        out = {"ok": self.ok, "checked_at": round(self.checked_at, 3)}
+        if self.ok:
+            out["latency_ms"] = self.latency_ms
+        else:
+            out.update(category=self.category, reason=self.reason)
+        return out
+
+
+class Monitor:
+    def __init__(self, backend: Backend, metrics: Metrics = default_metrics):
+        self.backend = backend
+        self.metrics = metrics
+        self._last: Probe | None = None
+        self._version: str | None = None
+        self._lock = threading.Lock()
+
+    def probe(self) -> Probe:
+        """Ask the database to answer one query now."""
+        started = time.perf_counter()
+        try:
+            with self.backend.db.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1").scalar()
+                if self._version is None:
+                    self._version = conn.exec_driver_sql("SHOW server_version").scalar()
+            elapsed = time.perf_counter() - started
+            self.metrics.record_query("health_check", elapsed)
+            result = Probe(True, time.time(), latency_ms=round(elapsed * 1000, 2))
+        except Exception as exc:  # any failure means "not ready"; the category says why
+            error: AppError = classify(exc)
+            self.metrics.record_query("health_check", time.perf_counter() - started, ok=False)
+            self.metrics.record_error(error.category)
+            result = Probe(False, time.time(), category=error.category.value, reason=error.message)
+        with self._lock:
+            self._last = result
+        return result
+
+    def recent_probe(self, max_age: float = 5.0) -> Probe:
+        """The last probe if it is fresh, else a new one (pages refreshing often share probes)."""
+        with self._lock:
+            last = self._last
+        if last is None or time.time() - last.checked_at > max_age:
+            return self.probe()
+        return last
+
+    def snapshot(self, *, sessions: int | None = None) -> dict:
+        backend = self.backend
+        probe = self.recent_probe()
+        process = psutil.Process(os.getpid())
+        return {
+            "database": {"mode": backend.settings.mode, "mode_label": backend.settings.mode_label,
+                         "state": "up" if probe.ok else "down", "version": self._version,
+                         "database": backend.settings.pg_database, "probe": probe.as_dict()},
+            "pool": backend.db.pool_status(),
+            "token": backend.credentials.status(),
+            "queries": self.metrics.queries(),
+            "cache": self.metrics.cache(),
+            "errors": self.metrics.errors(),
+            "process": {"pid": os.getpid(), "uptime_s": round(time.time() - self.metrics.started_at, 1),
+                        "rss_mb": round(process.memory_info().rss / 2**20, 1), "threads": process.num_threads(),
+                        "sessions": sessions},
+        }

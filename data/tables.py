@@ -1,0 +1,56 @@
+"""Table names: the one place where identifiers are quoted.
+
+Schema names come from settings and may be anything PostgreSQL allows, so every identifier
+that reaches SQL text passes through `quote`. User input never does: it travels as bound
+parameters only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.dialects import postgresql
+
+from .settings import Settings
+
+_preparer = postgresql.dialect().identifier_preparer
+
+MARKETPLACE_TABLES = ("city_investment", "city_funnel", "property_performance", "amenity_lift",
+                      "amenity_city_top", "device_funnel", "device_diagnosis")
+RETAIL_TABLES = ("customers", "products", "orders", "order_items", "order_status_history", "audit_log")
+FASHION_TABLES = ("productsdb", "usersdb", "product_image_embeddingsdb", "user_style_featuresdb")
+APP_TABLES = ("app_meta",)
+
+
+def quote(identifier: str) -> str:
+    """Always-quoted identifier: safe for any name, including mixed case and keywords."""
+    return _preparer.quote_identifier(identifier)
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote(schema)}.{quote(table)}"
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Quoted, schema-qualified names, for use inside SQL text: f"SELECT … FROM {t.orders}"."""
+
+    schemas: dict[str, str]  # domain -> schema name (unquoted)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Tables":
+        return cls({"marketplace": settings.marketplace_schema, "retail": settings.retail_schema,
+                    "fashion": settings.fashion_schema, "app": settings.app_schema})
+
+    def __getattr__(self, table: str) -> str:
+        for domain, names in (("marketplace", MARKETPLACE_TABLES), ("retail", RETAIL_TABLES),
+                              ("fashion", FASHION_TABLES), ("app", APP_TABLES)):
+            if table in names:
+                return qualified(self.schemas[domain], table)
+        raise AttributeError(table)
+
+    def schema(self, domain: str) -> str:
+        return quote(self.schemas[domain])
+
+    def tables_of(self, domain: str) -> tuple[str, ...]:
+        return {"marketplace": MARKETPLACE_TABLES, "retail": RETAIL_TABLES,
+                "fashion": FASHION_TABLES, "app": APP_TABLES}[domain]

@@ -1,0 +1,58 @@
+"""The Databricks SDK client the app uses for every Databricks call.
+
+The SDK reads DATABRICKS_* itself; we only bound its retries so an unreachable workspace
+fails in seconds instead of the SDK's default five minutes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
+
+from .errors import AppError, Category, classify
+
+log = logging.getLogger(__name__)
+
+RETRY_TIMEOUT_S = 30
+HTTP_TIMEOUT_S = 20
+
+
+def workspace_client(*, token: str | None = None, host: str | None = None) -> WorkspaceClient:
+    """The app's client, or with `token` a client acting as that user (on-behalf-of-user)."""
+    try:
+        if token:
+            config = Config(host=host, token=token, auth_type="pat",
+                            retry_timeout_seconds=RETRY_TIMEOUT_S, http_timeout_seconds=HTTP_TIMEOUT_S)
+        else:
+            config = Config(retry_timeout_seconds=RETRY_TIMEOUT_S, http_timeout_seconds=HTTP_TIMEOUT_S)
+        return WorkspaceClient(config=config)
+    except ValueError as exc:  # the SDK's way of saying the credentials do not add up
+        raise AppError("The Databricks credentials in the environment are incomplete or conflicting.",
+                       category=Category.CONFIGURATION, detail=str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class LakebaseTarget:
+    host: str
+    user: str
+
+
+def resolve_lakebase_target(w: WorkspaceClient, *, host: str | None, user: str | None,
+                            instance: str | None, endpoint: str | None) -> LakebaseTarget:
+    """Fill in PGHOST and PGUSER from the workspace when the environment does not give them."""
+    try:
+        if not host and instance:
+            host = w.database.get_database_instance(name=instance).read_write_dns
+        elif not host and endpoint:
+            host = w.postgres.get_endpoint(name=endpoint).status.hosts.host
+        if not user:
+            # A service principal's user name is its client ID, which is also its Postgres role.
+            user = w.config.client_id or w.current_user.me().user_name
+    except Exception as exc:
+        raise classify(exc) from exc
+    if not host:
+        raise AppError(f"Lakebase {'instance ' + instance if instance else 'endpoint ' + str(endpoint)} "
+                       "has no host yet (is it still starting?)", category=Category.CONFIGURATION)
+    return LakebaseTarget(host=host, user=user)

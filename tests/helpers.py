@@ -1,0 +1,119 @@
+"""Test helpers: running `serve.py` as a real process, and small utilities."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+APP_ROLE = "app_sp"
+APP_ROLE_PASSWORD = "app-role-initial-password-7f3e"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def isolated_env(home: Path, **extra: str) -> dict[str, str]:
+    """The current environment without Databricks/PG settings, with a private HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "PG", "LAKEBASE_"))}
+    env.update(HOME=str(home), PYTHONUNBUFFERED="1", LOG_LEVEL="INFO")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class ServedApp:
+    """`python serve.py` in a subprocess; output goes to a log file the test can read."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, args: tuple[str, ...] = ()):
+        self.port = int(env.get("DATABRICKS_APP_PORT") or free_port())
+        env = {**env, "DATABRICKS_APP_PORT": str(self.port), "APP_ADDRESS": "127.0.0.1"}
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen([sys.executable, str(REPO / "serve.py"), *args], cwd=REPO, env=env,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, timeout: float = 10) -> requests.Response:
+        return requests.get(self.url + path, timeout=timeout)
+
+    def wait_until_ready(self, timeout: float = 120) -> float:
+        """Seconds from process start until /health/ready answered 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve.py exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                if self.get("/health/ready", timeout=5).status_code == 200:
+                    return time.monotonic() - self.started
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"serve.py not ready after {timeout} s:\n{self.logs()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> float:
+        """Send `sig` and return how long the process took to exit."""
+        if self.process.poll() is not None:
+            return 0.0
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"serve.py did not stop within {timeout} s:\n{self.logs()}")
+        finally:
+            self._log.close()
+        return time.monotonic() - started
+
+    def logs(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text()
+
+    def __enter__(self) -> "ServedApp":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if not self._log.closed:
+            self._log.close()
+
+
+def session_document_text(url: str) -> str:
+    """Open a real session (HTTP page, then websocket) and return the whole document as JSON text:
+    everything the browser would receive for the page."""
+    import json
+
+    import panel as pn
+    import panel_material_ui  # noqa: F401 - registers the Material models for deserialising
+    from bokeh.client import pull_session
+
+    pn.extension("tabulator")
+
+    def pull() -> str:
+        # A thread of its own: Bokeh's client runs an event loop, which must not nest inside
+        # one already running here (Playwright's sync API keeps one).
+        import asyncio
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        with pull_session(url=url) as session:
+            return json.dumps(session.document.to_json(), default=str)
+
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(pull).result(timeout=60)

@@ -1,0 +1,40 @@
+"""The layering rules of DESIGN.md, checked on the source itself."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+UI_PACKAGES = {"panel", "panel_material_ui", "bokeh", "holoviews", "hvplot", "param"}
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX))\b",
+                 re.IGNORECASE | re.DOTALL)
+
+
+def modules(package: str):
+    return sorted((REPO / package).rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_data_layer_never_imports_the_ui():
+    offenders = {str(p.relative_to(REPO)): imported(p) & UI_PACKAGES for p in modules("data")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_dashboard_contains_no_sql():
+    found = []
+    for path in modules("dashboard"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == []

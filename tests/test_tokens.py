@@ -1,0 +1,156 @@
+"""Lakebase OAuth tokens, for real: the SDK mints them from the fake workspace, which sets the
+database role's password to each new token, so a stale or revoked token really fails."""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from data.backend import open_backend
+from data.credentials import MAX_TOKEN_USE, LakebaseTokens, Token
+from data.errors import AppError, Category
+from data.metrics import metrics
+from data.settings import load_settings
+
+from .fake_workspace import FakeWorkspace
+
+
+@pytest.fixture
+def lakebase_role(pg, database_name):
+    """A login role standing in for the app's service principal; its password is the current token."""
+    role = f"sp_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'not-yet-minted'").format(sql.Identifier(role)))
+    yield role
+    with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database_name)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def workspace(pg, lakebase_role, clean_env):
+    with FakeWorkspace(admin_dsn=pg.admin_dsn(), role=lakebase_role, user_name=lakebase_role) as ws:
+        for key, value in ws.env().items():
+            clean_env.setenv(key, value)
+        yield ws
+
+
+def lakebase_backend(pg, database_name, ws, **env):
+    settings = load_settings({**ws.env(), "PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGDATABASE": database_name,
+                              "PGSSLMODE": "disable", **env})
+    return open_backend(settings)
+
+
+def select_one(backend) -> int:
+    return backend.db.scalar("select_one", "SELECT 1")
+
+
+def test_provisioned_tokens_rotate_across_200_queries(pg, database_name, workspace, lakebase_role):
+    workspace.token_ttl = 3.0                       # re-minted every 2.5 s
+    backend = lakebase_backend(pg, database_name, workspace, PGUSER=lakebase_role,
+                               LAKEBASE_INSTANCE_NAME=workspace.instance_name, DB_POOL_RECYCLE="1")
+    started = time.monotonic()
+    results = []
+    for _ in range(200):
+        results.append(select_one(backend))
+        time.sleep(0.045)
+    elapsed = time.monotonic() - started
+    backend.close()
+
+    assert results == [1] * 200
+    minted = len(workspace.calls_to("/api/2.0/database/credentials", "POST"))
+    assert minted >= 4, "at least three rotations after the first token"
+    assert minted <= elapsed / 2.5 + 2, "tokens are cached, not minted per connection"
+    assert backend.db.connections_opened > minted, "connections were recycled while tokens were reused"
+    # The first token no longer opens connections: its password was rotated away.
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(host="127.0.0.1", port=pg.port, dbname=database_name, user=lakebase_role,
+                        password=workspace.tokens_issued[0], connect_timeout=3)
+
+
+def test_autoscaling_endpoint_resolves_host_and_user(pg, database_name, workspace):
+    backend = lakebase_backend(pg, database_name, workspace, PGENDPOINT=workspace.endpoint_name, PGHOST="")
+    assert backend.host == "127.0.0.1" and backend.user == workspace.user_name
+    assert select_one(backend) == 1
+    status = backend.credentials.status()
+    assert status["mode"] == "lakebase" and status["mints"] == 1
+    assert 3500 < status["expires_in_s"] <= 3600 and status["refresh_in_s"] <= 3000
+    assert len(workspace.calls_to("/api/2.0/postgres/credentials", "POST")) == 1
+    assert workspace.calls_to("/api/2.0/postgres/projects/")[0].method == "GET"
+    backend.close()
+
+
+def test_revoked_token_is_replaced_on_the_next_connection(pg, database_name, workspace, lakebase_role):
+    backend = lakebase_backend(pg, database_name, workspace, PGUSER=lakebase_role,
+                               LAKEBASE_INSTANCE_NAME=workspace.instance_name)
+    assert select_one(backend) == 1
+    workspace.revoke()                 # the cached token stops working
+    backend.db.dispose()               # and no pooled connection survives to hide it
+    assert select_one(backend) == 1
+    assert len(workspace.calls_to("/api/2.0/database/credentials", "POST")) == 2
+    backend.close()
+
+
+def test_workspace_outage_while_minting_is_an_upstream_error_then_recovers(pg, database_name, workspace, lakebase_role):
+    backend = lakebase_backend(pg, database_name, workspace, PGUSER=lakebase_role,
+                               LAKEBASE_INSTANCE_NAME=workspace.instance_name)
+    before = metrics.errors()["upstream"]
+    workspace.fail("/api/2.0/database/credentials", 500, times=1)
+    with pytest.raises(AppError) as caught:
+        select_one(backend)
+    assert caught.value.category is Category.UPSTREAM
+    assert metrics.errors()["upstream"] > before
+    assert backend.credentials.status()["mint_failures"] >= 1
+    assert select_one(backend) == 1    # the next request mints normally
+    backend.close()
+
+
+def test_unknown_instance_fails_at_start_with_a_configuration_error(pg, database_name, workspace, lakebase_role):
+    with pytest.raises(AppError) as caught:
+        lakebase_backend(pg, database_name, workspace, PGHOST="", PGUSER=lakebase_role,
+                         LAKEBASE_INSTANCE_NAME="no-such-instance")
+    assert caught.value.category is Category.CONFIGURATION
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+def minting(lifetime: float, clock: FakeClock):
+    issued = []
+
+    def mint():
+        issued.append(f"token-{len(issued)}")
+        return issued[-1], datetime.fromtimestamp(clock.now + lifetime, timezone.utc)
+    return mint, issued
+
+
+@pytest.mark.parametrize("lifetime, refresh_after", [
+    (3600, 3000),          # an hour-long token: 10 minutes before expiry
+    (7200, MAX_TOKEN_USE), # a longer token is still never used past 50 minutes
+    (12, 10),              # short test tokens keep a proportional margin
+])
+def test_token_is_reminted_before_it_expires(lifetime, refresh_after):
+    clock = FakeClock()
+    mint, issued = minting(lifetime, clock)
+    tokens = LakebaseTokens(mint, kind="test", clock=clock)
+    assert tokens.password() == "token-0"
+    clock.now += refresh_after - 0.5
+    assert tokens.password() == "token-0"
+    clock.now += 1
+    assert tokens.password() == "token-1"
+    assert tokens.mints == 2
+
+
+def test_token_refresh_point():
+    token = Token("t", minted_at=0, expires_at=3600)
+    assert token.refresh_at == 3000
+    assert Token("t", minted_at=0, expires_at=(timedelta(hours=24)).total_seconds()).refresh_at == MAX_TOKEN_USE
