@@ -84,16 +84,19 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(backend, settings):
     import panel as pn
 
-    from dashboard.app import TITLE, configure_panel, create_page
+    from dashboard.app import TITLE, AppContext, configure_panel, create_page
     from dashboard.endpoints import live_sessions, routes
     from data.health import Monitor
+    from data.marketplace import Marketplace
 
     configure_panel(settings.num_threads)
     monitor = Monitor(backend)
     holder: dict = {}
+    context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables),
+                         session_count=lambda: live_sessions(holder["server"]._tornado))
 
     def page():
-        return create_page(monitor, session_count=lambda: live_sessions(holder["server"]._tornado))
+        return create_page(context)
 
     server = pn.serve({"/": page}, port=settings.app_port, address=settings.app_address,
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,

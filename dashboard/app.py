@@ -1,15 +1,32 @@
 """The page: one Material template holding the workspaces, built per browser session."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import panel as pn
 import panel_material_ui as pmui
 
 from data.health import Monitor
+from data.marketplace import Marketplace
 
+from .marketplace import MarketplaceState, MarketplaceView
 from .state import AppState, signed_in_user
 from .system import SystemState, SystemView
+from .urls import sync_with_url
+from .widgets import LazyTabs
 
 TITLE = "Lakebase Panel"
+WORKSPACES = {"marketplace": "Marketplace", "system": "System"}
+
+
+@dataclass
+class AppContext:
+    """Process-wide services every session shares (one database, one set of caches)."""
+
+    monitor: Monitor
+    marketplace: Marketplace
+    session_count: Callable[[], int | None] = lambda: None
 
 
 def configure_panel(num_threads: int) -> None:
@@ -20,15 +37,25 @@ def configure_panel(num_threads: int) -> None:
     pn.config.throttled = True            # sliders report when released, not on every pixel
 
 
-def create_page(monitor: Monitor, session_count=None) -> pmui.Page:
-    settings = monitor.backend.settings
-    state = AppState(user=signed_in_user(pn.state.headers), connection=settings.mode_label)
-    system = SystemView(SystemState(monitor, session_count=session_count))
-    workspaces = pmui.Tabs(("System", system), dynamic=True, sizing_mode="stretch_width")
-    header = pmui.Row(
-        pmui.Chip(label=state.param.connection, icon="storage", color="default", variant="outlined",
-                  sx={"color": "white", "borderColor": "rgba(255,255,255,0.6)"}),
-        pmui.Chip(label=state.param.user, icon="person", color="default", variant="outlined",
-                  sx={"color": "white", "borderColor": "rgba(255,255,255,0.6)"}),
-        align="center")
-    return pmui.Page(title=TITLE, header=[header], main=[workspaces])
+def create_page(context: AppContext) -> pmui.Page:
+    settings = context.monitor.backend.settings
+    app = AppState(user=signed_in_user(pn.state.headers), connection=settings.mode_label)
+    app.param.workspace.objects = list(WORKSPACES)
+    app.workspace = "marketplace"
+    app.set_cities(context.marketplace.cities())
+    sync_with_url(app, {"workspace": "workspace", "city": "city"}, app.notify)
+
+    system = SystemState(context.monitor, session_count=context.session_count)
+    views = {"marketplace": lambda: MarketplaceView(state=MarketplaceState(app, context.marketplace)),
+             "system": lambda: SystemView(system)}
+    names = list(WORKSPACES)
+    tabs = LazyTabs([(WORKSPACES[n], views[n]) for n in names], active=names.index(app.workspace))
+    tabs.param.watch(lambda e: app.param.update(workspace=names[e.new]), "active")
+    app.param.watch(lambda e: tabs.param.update(active=names.index(e.new)), "workspace")
+    system.visible = app.workspace == "system"
+    app.param.watch(lambda e: system.param.update(visible=e.new == "system"), "workspace")
+
+    chips = dict(color="default", variant="outlined", sx={"color": "white", "borderColor": "rgba(255,255,255,0.6)"})
+    header = pmui.Row(pmui.Chip(label=app.param.connection, icon="storage", **chips),
+                      pmui.Chip(label=app.param.user, icon="person", **chips), align="center")
+    return pmui.Page(title=TITLE, header=[header], main=[tabs])

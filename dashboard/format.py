@@ -28,5 +28,5 @@ def money(value: float | None, currency: str = "$") -> str:
     return "–" if value is None else f"{currency}{value:,.2f}"
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
+    return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"

@@ -21,8 +21,26 @@ def signed_in_user(headers: dict | None) -> str:
         return "local user"
 
 
+ALL_CITIES = "All cities"
+
+
 class AppState(param.Parameterized):
-    """Who is signed in and how the app is connected; workspaces receive this object."""
+    """What every workspace shares in one browser session; workspaces receive this object."""
 
     user = param.String(default="", doc="Signed-in user (e-mail on Databricks Apps).")
     connection = param.String(default="", doc="How the app reaches its database, for people.")
+    workspace = param.Selector(default=None, objects=[], doc="The workspace on screen.")
+    city = param.Selector(default=ALL_CITIES, objects=[ALL_CITIES], doc="The city every view filters on.")
+    message = param.String(default="", doc="A notice for the user (a bad link, say); empty when none.")
+
+    def set_cities(self, cities: list[str]) -> None:
+        self.param.city.objects = [ALL_CITIES, *cities]
+
+    @property
+    def city_filter(self) -> str | None:
+        """The city as the data layer takes it: None for all cities."""
+        return None if self.city == ALL_CITIES else self.city
+
+    def notify(self, text: str) -> None:
+        """Add a notice (several bad values in one link each get their sentence)."""
+        self.message = f"{self.message} {text}".strip() if text not in self.message else self.message

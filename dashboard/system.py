@@ -1,8 +1,6 @@
 """System workspace: database, pool, token, latency, cache and errors, refreshed every few seconds."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -11,6 +9,7 @@ import param
 from data.health import Monitor
 
 from . import format as fmt
+from .widgets import Stat, cards, heading
 
 REFRESH_MS = 3000
 
@@ -33,32 +32,6 @@ class SystemState(param.Parameterized):
     def refresh(self) -> None:
         if self.visible:
             self.snapshot = self._monitor.snapshot(sessions=self._session_count())
-
-
-STAT_CSS = """
-.stat { border: 1px solid rgba(128, 128, 128, 0.28); border-radius: 10px; padding: 14px 18px;
-        min-height: 96px; box-sizing: border-box; }
-.stat .label { font-size: 0.72rem; letter-spacing: 0.08em; text-transform: uppercase; opacity: 0.7; }
-.stat .value { font-size: 1.5rem; font-weight: 600; margin: 6px 0 4px; }
-.stat .detail { font-size: 0.85rem; opacity: 0.75; line-height: 1.35; }
-.stat.good .value { color: #2e7d32; }
-.stat.bad .value { color: #d32f2f; }
-"""
-
-
-class Stat:
-    """A small card: a label, a large value and a line of detail (one HTML model: cheap per session)."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.pane = pn.pane.HTML(stylesheets=[STAT_CSS], styles={"flex": "1 1 200px"}, margin=(0, 12, 12, 0),
-                                 sizing_mode="stretch_width")
-        self.update("–")
-
-    def update(self, value: str, detail: str = "", tone: str = "default") -> None:
-        self.pane.object = (f'<div class="stat {tone}"><div class="label">{html.escape(self.label)}</div>'
-                            f'<div class="value">{html.escape(value)}</div>'
-                            f'<div class="detail">{html.escape(detail)}</div></div>')
 
 
 def _queries_frame(snapshot: dict) -> pd.DataFrame:
@@ -125,8 +98,7 @@ class SystemView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(
-            pn.FlexBox(*(stat.pane for stat in (self.database, self.pool, self.token, self.cache, self.errors)),
-                       flex_wrap="wrap", sizing_mode="stretch_width"),
+            cards(self.database, self.pool, self.token, self.cache, self.errors),
             pn.Row(
                 pn.Column(heading("Query latency by query name"), self.queries, sizing_mode="stretch_width"),
                 pn.Column(heading("Errors by category"), self.error_table, width=300, margin=(0, 0, 0, 16)),
@@ -135,10 +107,6 @@ class SystemView(pn.viewable.Viewer):
                       sizing_mode="stretch_width", margin=(16, 0)),
             sizing_mode="stretch_width", margin=(8, 16),
         )
-
-
-def heading(text: str) -> pn.pane.HTML:
-    return pn.pane.HTML(f"<h3 style='margin:12px 0 4px;font-weight:500'>{html.escape(text)}</h3>")
 
 
 def _replace_if_changed(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> None:

@@ -48,6 +48,8 @@ class Database:
             pool_recycle=pool_recycle, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout})
         event.listen(self.engine, "do_connect", self._open_connection)
         event.listen(self.engine, "connect", self._prepare_connection)
+        # Reads need no transaction: autocommit saves the BEGIN and ROLLBACK round trips.
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def from_settings(cls, settings: Settings, credentials, *, host: str, port: int, user: str,
@@ -95,7 +97,7 @@ class Database:
         for attempt in range(1, attempts + 1):
             started = time.perf_counter()
             try:
-                with self.engine.connect() as conn:
+                with self._reader.connect() as conn:
                     result = consume(conn.execute(text(sql), dict(params or {})))
                 self.metrics.record_query(name, time.perf_counter() - started)
                 return result

@@ -82,6 +82,16 @@ def database_name(pg, demo_template) -> str:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(scope="session")
+def shared_db(pg, demo_template) -> Database:
+    """One copy of the demo database for tests that only read (never write through it)."""
+    name = "shared_readonly"
+    pg.create_database(name, template=demo_template)
+    database = app_role_database(pg, name)
+    yield database
+    database.dispose()
+
+
 @pytest.fixture
 def db(pg, database_name) -> Database:
     database = app_role_database(pg, database_name)

@@ -95,7 +95,7 @@ class ServedApp:
             self._log.close()
 
 
-def session_document_text(url: str) -> str:
+def session_document_text(url: str, arguments: dict | None = None) -> str:
     """Open a real session (HTTP page, then websocket) and return the whole document as JSON text:
     everything the browser would receive for the page."""
     import json
@@ -111,9 +111,42 @@ def session_document_text(url: str) -> str:
         # one already running here (Playwright's sync API keeps one).
         import asyncio
         asyncio.set_event_loop(asyncio.new_event_loop())
-        with pull_session(url=url) as session:
+        with pull_session(url=url, arguments=arguments) as session:
             return json.dumps(session.document.to_json(), default=str)
 
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(pull).result(timeout=60)
+
+
+CHART_TITLES_JS = """() => {
+  const titles = [];
+  for (const doc of (window.Bokeh ? Bokeh.documents : []))
+    for (const model of doc.all_models)
+      if (model.constructor.__name__ === "Title" && model.text) titles.push(model.text);
+  return titles;
+}"""
+
+
+def chart_titles(page) -> list[str]:
+    """Chart titles as the browser holds them (Bokeh draws them on a canvas, not as page text)."""
+    return page.evaluate(CHART_TITLES_JS)
+
+
+def wait_for_chart(page, pattern: str, timeout: float = 20_000) -> None:
+    """Wait until a chart whose title matches the regular expression `pattern` is in the page."""
+    page.wait_for_function(f"(pattern) => ({CHART_TITLES_JS})().some(t => new RegExp(pattern).test(t))",
+                           arg=pattern, timeout=timeout)
+
+
+# True once at least `minimum` Bokeh figures exist and every one has finished drawing.
+CHARTS_DRAWN_JS = """(minimum) => {
+  if (!window.Bokeh || !Bokeh.index) return false;
+  const figures = [];
+  const visit = (view) => {
+    if (view.constructor.__name__ === "FigureView" || view.constructor.__name__ === "PlotView") figures.push(view);
+    for (const child of view.child_views || []) visit(child);
+  };
+  for (const view of Object.values(Bokeh.index)) visit(view);
+  return figures.length >= minimum && figures.every(f => f.has_finished());
+}"""

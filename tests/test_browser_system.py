@@ -23,7 +23,9 @@ def served(tmp_path, pg, database_name):
 def test_system_workspace_shows_live_figures(served, page):
     page.goto(served.url, wait_until="networkidle")
     page.get_by_text("Lakebase Panel").first.wait_for()
+    page.get_by_role("tab", name="System").click()
     page.get_by_text("Connection pool").wait_for()
+    assert "workspace=system" in page.url
     # "in use / pool size", e.g. "0 / 5": the pool figure is there and non-zero.
     page.get_by_text(re.compile(r"^\d+ / [1-9]\d*$")).wait_for()
     page.get_by_text("Up", exact=True).wait_for()

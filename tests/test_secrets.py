@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 def everything_the_app_shows(app: ServedApp) -> str:
     app.get("/health/ready")
     parts = [app.get(path).text for path in ("/", "/health", "/health/ready", "/metrics")]
-    parts.append(session_document_text(app.url))
+    for workspace in ("marketplace", "system"):
+        parts.append(session_document_text(app.url, {"workspace": workspace}))
     app.stop()
     parts.append(app.logs())
     return "\n".join(parts)

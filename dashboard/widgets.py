@@ -1,0 +1,256 @@
+"""Small building blocks shared by the workspaces: stat cards, messages and a SQL-paged table."""
+from __future__ import annotations
+
+import functools
+import html
+import logging
+from dataclasses import replace
+from typing import Callable
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from data.errors import AppError, classify
+from data.paging import Page, PageQuery
+
+CARD_CSS = """
+.card { border: 1px solid rgba(128, 128, 128, 0.28); border-radius: 10px; padding: 14px 18px;
+        min-height: 96px; box-sizing: border-box; height: 100%; }
+.card .label { font-size: 0.72rem; letter-spacing: 0.08em; text-transform: uppercase; opacity: 0.7; }
+.card .value { font-size: 1.5rem; font-weight: 600; margin: 6px 0 4px; }
+.card .detail { font-size: 0.85rem; opacity: 0.78; line-height: 1.4; }
+.card ol, .card ul { margin: 4px 0 0; padding-left: 18px; font-size: 0.85rem; line-height: 1.45; }
+.card.good .value { color: #2e7d32; }
+.card.bad .value { color: #d32f2f; }
+.card.warn .value { color: #ed6c02; }
+.card .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 12px; }
+.cards > .card { flex: 1 1 220px; }
+.empty { display: flex; align-items: center; justify-content: center; min-height: 120px; text-align: center;
+         border: 1px dashed rgba(128, 128, 128, 0.45); border-radius: 10px; opacity: 0.85; padding: 12px; }
+"""
+
+
+def card_html(label: str, value: str, detail: str = "", *, tone: str = "default", accent: str | None = None,
+              items: list[str] | None = None) -> str:
+    """The markup of a card; `items` become a numbered list (already-escaped HTML is not accepted)."""
+    swatch = f'<span class="swatch" style="background:{accent}"></span>' if accent else ""
+    listing = "".join(f"<li>{html.escape(i)}</li>" for i in items or [])
+    return (f'<div class="card {tone}"><div class="label">{swatch}{html.escape(label)}</div>'
+            f'<div class="value">{html.escape(value)}</div>'
+            f'<div class="detail">{html.escape(detail)}</div>{f"<ol>{listing}</ol>" if listing else ""}</div>')
+
+
+class Stat:
+    """A card in a single HTML model (cheap for each session); `update` re-renders it."""
+
+    def __init__(self, label: str, **layout):
+        self.label = label
+        self.pane = pn.pane.HTML(stylesheets=[CARD_CSS], styles={"flex": "1 1 200px"}, margin=(0, 12, 12, 0),
+                                 sizing_mode="stretch_width", **layout)
+        self.update("–")
+
+    def update(self, value: str, detail: str = "", tone: str = "default", **extra) -> None:
+        self.pane.object = card_html(self.label, value, detail, tone=tone, **extra)
+
+
+def cards(*stats: Stat) -> pn.FlexBox:
+    return pn.FlexBox(*(s.pane for s in stats), flex_wrap="wrap", sizing_mode="stretch_width")
+
+
+def heading(text: str, level: int = 3) -> pn.pane.HTML:
+    return pn.pane.HTML(f"<h{level} style='margin:12px 0 4px;font-weight:500'>{html.escape(text)}</h{level}>",
+                        sizing_mode="stretch_width")
+
+
+def empty_html(text: str) -> str:
+    return f'<div class="empty">{html.escape(text)}</div>'
+
+
+def empty_state(text: str) -> pn.pane.HTML:
+    """What a chart or table shows when there is nothing to show (never a blank box)."""
+    return pn.pane.HTML(empty_html(text), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+
+
+class CardRow:
+    """A row of cards in one HTML model, re-rendered in place (one message per update)."""
+
+    def __init__(self):
+        self.pane = pn.pane.HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+
+    def show(self, cards_html: list[str] | None = None, *, empty: str | None = None) -> None:
+        self.pane.object = empty_html(empty) if empty else f'<div class="cards">{"".join(cards_html or [])}</div>'
+
+
+class LiveChart(pn.viewable.Viewer):
+    """A chart redrawn in place when its inputs change (a DynamicMap: new data, same figure, so
+    no new Bokeh plot per change). `render(*inputs)` returns (element, None), or (element, text)
+    when there is nothing to plot: the text replaces the chart. A failed read shows its message."""
+
+    def __init__(self, render: Callable, *inputs, **params):
+        super().__init__(**params)
+        self._render = render
+        self._last = None
+        self.message = pn.pane.HTML("", stylesheets=[CARD_CSS], visible=False, sizing_mode="stretch_width")
+        self.dmap = hv.DynamicMap(pn.bind(self._frame, *inputs))
+        self.pane = pn.pane.HoloViews(self.dmap, sizing_mode="stretch_width")
+
+    def _frame(self, *inputs):
+        try:
+            element, empty = self._render(*inputs)
+        except Exception as exc:  # show why, keep the last good frame underneath
+            error = classify(exc)
+            if not isinstance(exc, AppError):
+                logging.getLogger(__name__).exception("chart failed")
+            element, empty = self._last, error.message
+            if element is None:
+                raise
+        self._last = element
+        self.message.object = empty_html(empty) if empty else ""
+        self.message.visible, self.pane.visible = bool(empty), not empty
+        return element
+
+    def __panel__(self):
+        return pn.Column(self.message, self.pane, sizing_mode="stretch_width")
+
+
+def notice(message_param: param.Parameter, severity: str = "warning") -> pmui.Alert:
+    """A closable message bound to a string parameter; hidden while the string is empty."""
+    return pmui.Alert(object=message_param, severity=severity, closeable=True, sizing_mode="stretch_width",
+                      visible=message_param.rx.bool(), margin=(0, 0, 8, 0))
+
+
+class SqlTable(pn.viewable.Viewer):
+    """One page of a SQL-backed listing in a Tabulator. Header sorting, header filters and the page
+    controls re-query the database; only the visible page lives in the session."""
+
+    query = param.ClassSelector(class_=PageQuery, doc="Page, size, sort and filters the user chose.")
+    page = param.ClassSelector(class_=Page, doc="The page last fetched.")
+    selected_keys = param.List(default=[], doc="Keys of the rows checked on the visible page.")
+    message = param.String(default="", doc="Why the last request failed (a bad filter, say).")
+    loading = param.Boolean(default=False, doc="A query is running.")
+
+    def __init__(self, fetch: Callable[[PageQuery], Page], *, key: str, page_size: int = 25,
+                 header_filters: dict | None = None, **tabulator):
+        super().__init__(query=PageQuery(size=page_size))
+        self._fetch = fetch
+        self.key = key
+        tabulator.setdefault("layout", "fit_data_stretch")
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(), show_index=False, pagination=None, sizing_mode="stretch_width",
+            header_filters=header_filters or {}, selectable="checkbox", disabled=True,
+            configuration={"filterMode": "remote", "sortMode": "remote"}, **tabulator)
+        self.pages = pmui.Pagination(count=1, value=0, width=420)
+        self.caption = pn.pane.HTML("", margin=(10, 12))
+        self.table.param.watch(self._on_sort, "sorters")
+        self.table.param.watch(self._on_filter, "filters")
+        self.table.param.watch(self._on_select, "selection")
+        self.pages.param.watch(self._on_page, "value")
+
+    # -- user actions ---------------------------------------------------------------------
+
+    def _on_sort(self, event) -> None:
+        sort = tuple((s["field"], s.get("dir") == "desc") for s in event.new or [])
+        self.query = replace(self.query, sort=sort, page=1)
+        self.refresh()
+
+    def _on_filter(self, event) -> None:
+        filters = tuple(sorted((f["field"], f["value"]) for f in event.new or [] if f.get("value") not in ("", None)))
+        self.query = replace(self.query, filters=filters, page=1)
+        self.refresh()
+
+    def _on_page(self, event) -> None:
+        if self.page is not None and event.new + 1 != self.page.page:
+            self.query = replace(self.query, page=event.new + 1)
+            self.refresh()
+
+    def _on_select(self, event) -> None:
+        rows = self.table.value
+        self.selected_keys = [rows.iloc[i][self.key] for i in event.new if i < len(rows)]
+
+    # -- state ----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Back to page 1 (the caller's context changed: another city, say)."""
+        self.query = replace(self.query, page=1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.loading = True
+        try:
+            page = self._fetch(self.query)
+        except AppError as exc:
+            self.message = exc.message
+            return
+        finally:
+            self.loading = False
+        self.message = ""
+        with pn.io.hold():
+            self.page = page
+            self.table.selection = []
+            self.table.value = page.rows.copy()   # Tabulator edits its value in place: never share
+            self.pages.param.update(count=page.pages, value=page.page - 1)
+            self.caption.object = (f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,}" if page.total
+                                   else "No rows match")
+
+    def check(self, keys) -> None:
+        """Tick the rows whose key is in `keys` (those on the visible page)."""
+        wanted = set(keys)
+        self.table.selection = [i for i, k in enumerate(self.table.value.get(self.key, [])) if k in wanted]
+
+    @param.depends("loading", watch=True)
+    def _show_loading(self) -> None:
+        self.table.loading = self.loading
+
+    def __panel__(self):
+        return pn.Column(notice(self.param.message), self.table,
+                         pn.Row(self.pages, self.caption, align="center"), sizing_mode="stretch_width")
+
+
+def guarded(render: Callable) -> Callable:
+    """Wrap a view function so a failed read shows its message in place of the view, not a traceback."""
+    @functools.wraps(render)
+    def wrapper(*args, **kwargs):
+        try:
+            return render(*args, **kwargs)
+        except Exception as exc:  # a view must always render something readable
+            error = classify(exc)
+            if not isinstance(exc, AppError):
+                logging.getLogger(render.__module__).exception("view %s failed", render.__name__)
+            return pmui.Alert(object=error.message, severity="error", sizing_mode="stretch_width")
+    return wrapper
+
+
+class LazyTabs(pn.viewable.Viewer):
+    """Tabs whose views are built the first time they are shown, and only the shown one is on the
+    page (lighter sessions). Built from a TabMenu and a content column: Material Tabs with
+    dynamic=True break Bokeh plots' layout when switching (a JavaScript error), this does not."""
+
+    active = param.Integer(default=0, doc="Index of the tab on screen.")
+
+    def __init__(self, tabs: list[tuple[str, Callable[[], pn.viewable.Viewable]]], **params):
+        super().__init__(**params)
+        self._labels = [label for label, _ in tabs]
+        self._builders = [builder for _, builder in tabs]
+        self._built: dict[int, pn.viewable.Viewable] = {}
+        self.menu = pmui.TabMenu(items=self._labels, active=self.active, sizing_mode="stretch_width")
+        self.body = pn.Column(sizing_mode="stretch_width")
+        self.menu.param.watch(lambda e: self.param.update(active=e.new), "active")
+        self._show()
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    @param.depends("active", watch=True)
+    def _show(self) -> None:
+        if self.active not in self._built:
+            self._built[self.active] = self._builders[self.active]()
+        self.menu.active = self.active
+        self.body.objects = [self._built[self.active]]
+
+    def __panel__(self):
+        return pn.Column(self.menu, self.body, sizing_mode="stretch_width")

@@ -1,0 +1,157 @@
+"""Paging, sorting and filtering in SQL, for tables too large to hold in a session.
+
+A `Listing` names its columns and the SQL expression behind each; only those names can be
+sorted or filtered on, and every value a user typed travels as a bound parameter. A request
+(`PageQuery`) returns one `Page`: the rows, the total count and where the page sits.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .errors import ValidationError
+from .tables import quote
+
+MAX_PAGE_SIZE = 500
+TEXT, NUMBER, CHOICE, DATE = "text", "number", "choice", "date"
+
+
+@dataclass(frozen=True)
+class Column:
+    sql: str                 # a trusted SQL expression, written in this code base
+    kind: str = TEXT
+    sortable: bool = True
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """What a user asked to see. Filters map a column to a value: text (contains), a number or a
+    number range, a list of choices, or a (start, end) date range."""
+
+    page: int = 1
+    size: int = 25
+    sort: tuple[tuple[str, bool], ...] = ()           # (column, descending)
+    filters: tuple[tuple[str, Any], ...] = ()
+
+    def with_filters(self, **filters) -> "PageQuery":
+        return PageQuery(self.page, self.size, self.sort, tuple(sorted({**dict(self.filters), **filters}.items())))
+
+
+@dataclass
+class Page:
+    rows: pd.DataFrame
+    total: int
+    page: int
+    size: int
+    total_is_estimate: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def first_row(self) -> int:
+        return 0 if self.total == 0 else (self.page - 1) * self.size + 1
+
+    @property
+    def last_row(self) -> int:
+        return min(self.total, self.page * self.size)
+
+
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:\.\.|–|-(?=\s*\d))\s*({_NUMBER})\s*$")
+_COMPARISON = re.compile(rf"^\s*(>=|<=|≥|≤|>|<|=)?\s*({_NUMBER})\s*$")
+
+
+def parse_number_filter(text: str) -> tuple[str, float] | tuple[str, float, float]:
+    """'100' (equals), '>100', '<= 5', '10..20' or '10-20' (between)."""
+    if (m := _RANGE.match(text)) is not None:
+        low, high = sorted((float(m[1]), float(m[2])))
+        return ("between", low, high)
+    if (m := _COMPARISON.match(text)) is not None:
+        op = {"≥": ">=", "≤": "<=", None: "="}.get(m[1], m[1])
+        return (op, float(m[2]))
+    raise ValidationError(f"'{text}' is not a number filter: type a number, a comparison like >100, "
+                          "or a range like 10..20.")
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass
+class Listing:
+    name: str
+    source: str                             # FROM clause (trusted)
+    columns: dict[str, Column]
+    key: str                                # unique column: ties in sorting are broken by it
+    default_sort: tuple[tuple[str, bool], ...] = ()
+
+    def _column(self, name: str) -> Column:
+        if name not in self.columns:
+            raise ValidationError(f"There is no column '{name}' to sort or filter by.")
+        return self.columns[name]
+
+    def conditions(self, query: PageQuery) -> tuple[list[str], dict[str, Any]]:
+        clauses, params = [], {}
+        for i, (name, value) in enumerate(query.filters):
+            if value is None or value == "" or value == [] or value == ():
+                continue
+            column, p = self._column(name), f"f{i}"
+            if column.kind == TEXT:
+                clauses.append(f"{column.sql} ILIKE :{p} ESCAPE '\\'")
+                params[p] = _like_pattern(str(value))
+            elif column.kind == CHOICE:
+                clauses.append(f"{column.sql} = ANY(:{p})")
+                params[p] = [str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])]
+            elif column.kind == NUMBER:
+                parsed = parse_number_filter(value) if isinstance(value, str) else (
+                    ("between", *value) if isinstance(value, (list, tuple)) else ("=", float(value)))
+                if parsed[0] == "between":
+                    clauses.append(f"{column.sql} BETWEEN :{p}a AND :{p}b")
+                    params[f"{p}a"], params[f"{p}b"] = parsed[1], parsed[2]
+                else:
+                    clauses.append(f"{column.sql} {parsed[0]} :{p}")
+                    params[p] = parsed[1]
+            elif column.kind == DATE:
+                start, end = value
+                if start is not None:
+                    clauses.append(f"{column.sql} >= :{p}a")
+                    params[f"{p}a"] = start
+                if end is not None:
+                    clauses.append(f"{column.sql} < :{p}b")
+                    params[f"{p}b"] = end
+        return clauses, params
+
+    def order_by(self, query: PageQuery) -> str:
+        parts = []
+        for name, descending in (query.sort or self.default_sort):
+            column = self._column(name)
+            if not column.sortable:
+                raise ValidationError(f"'{name}' cannot be sorted.")
+            parts.append(f"{column.sql} {'DESC' if descending else 'ASC'} NULLS LAST")
+        key = self.columns[self.key].sql
+        return ", ".join(parts + [key])
+
+    def fetch(self, db, query: PageQuery, *, where: str = "", params: Mapping[str, Any] | None = None) -> Page:
+        if not 1 <= query.size <= MAX_PAGE_SIZE:
+            raise ValidationError(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
+        clauses, bound = self.conditions(query)
+        if where:
+            clauses.insert(0, where)
+        bound.update(params or {})
+        where_sql = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = int(db.scalar(f"{self.name}_count", f"SELECT count(*) FROM {self.source} {where_sql}", bound))
+        pages = max(1, math.ceil(total / query.size))
+        page = min(max(1, query.page), pages)
+        select = ", ".join(f"{c.sql} AS {quote(name)}" for name, c in self.columns.items())
+        rows = db.frame(f"{self.name}_page",
+                        f"SELECT {select} FROM {self.source} {where_sql} ORDER BY {self.order_by(query)} "
+                        "LIMIT :page_limit OFFSET :page_offset",
+                        {**bound, "page_limit": query.size, "page_offset": (page - 1) * query.size})
+        return Page(rows=rows, total=total, page=page, size=query.size)

@@ -1,0 +1,143 @@
+"""The Marketplace workspace as components (no browser): the shared city drives every view,
+figures on screen match the data layer, and bad choices become messages."""
+from __future__ import annotations
+
+import panel as pn
+import panel_material_ui as pmui
+import pytest
+from bokeh.document import Document
+from bokeh.models import Title
+
+from dashboard.marketplace.state import ALL_TYPES, MarketplaceState
+from dashboard.marketplace.views import AmenitiesTab, DemandTab, MarketplaceView, OverviewTab, PropertiesTab
+from dashboard.state import ALL_CITIES, AppState
+from data.marketplace import Marketplace
+
+
+@pytest.fixture
+def state(shared_db, tables):
+    queries = Marketplace(shared_db, tables)
+    app = AppState(user="analyst@example.com")
+    app.set_cities(queries.cities())
+    return MarketplaceState(app, queries)
+
+
+def rendered(view) -> pn.viewable.Viewable:
+    panel = pn.panel(view)
+    panel.root_model = panel.get_root(Document())   # builds the models: bindings are live from here on
+    return panel
+
+
+def plot_titles(panel) -> list[str]:
+    """The chart titles as drawn: read from the Bokeh models the page would show."""
+    return [t.text for t in panel.root_model.select({"type": Title}) if t.text]
+
+
+def texts(panel) -> str:
+    parts = [p.object for p in panel.select(pn.pane.HTML) if isinstance(p.object, str)]
+    parts += [a.object for a in panel.select(pmui.Alert) if isinstance(a.object, str)]
+    parts += [a.title for a in panel.select(pmui.Alert) if isinstance(a.title, str)]
+    return "\n".join(parts)
+
+
+def test_changing_the_shared_city_updates_every_view(state):
+    overview, properties = rendered(OverviewTab(state=state)), PropertiesTab(state=state)
+    properties_panel = rendered(properties)
+    amenities, demand = rendered(AmenitiesTab(state=state)), rendered(DemandTab(state=state))
+
+    state.app.city = "Phuket"
+    assert any("Conversion funnel: Phuket" in t for t in plot_titles(overview))
+    assert any("Views vs conversion: Phuket" in t for t in plot_titles(properties_panel))
+    assert set(properties.table.table.value["city"]) == {"Phuket"}
+    assert any("Phuket" in t for t in plot_titles(amenities))
+    assert "Phuket" in texts(demand) and any("Phuket" in t for t in plot_titles(demand))
+
+    state.app.city = "Agra"
+    assert any("Conversion funnel: Agra" in t for t in plot_titles(overview))
+    assert any("Views vs conversion: Agra" in t for t in plot_titles(properties_panel))
+    assert set(properties.table.table.value["city"]) == {"Agra"}
+    assert any("Agra" in t for t in plot_titles(amenities))
+    assert "Agra" in texts(demand) and "Phuket" not in texts(demand)
+
+
+def test_cards_show_the_data_layer_figures(state):
+    state.app.city = "Phuket"
+    overview, demand = rendered(OverviewTab(state=state)), rendered(DemandTab(state=state))
+    for row in state.quadrants().itertuples():
+        assert f"{row.cities} cities" in texts(overview)
+    devices = state.devices().set_index("device")
+    for device in ("desktop", "mobile", "tablet"):
+        assert f"{devices.loc[device, 'viewers']:,} viewers" in texts(demand)
+    funnel = state.funnel()
+    assert f"{funnel['rate_from_top'].iloc[-1]:.2f}%" in texts(overview)
+
+
+def test_scatter_selection_narrows_the_table_and_ticked_rows_ring_points(state):
+    state.app.city = "Phuket"
+    tab = PropertiesTab(state=state)
+    rendered(tab)
+    points = state.points()
+    tab.selection.event(index=[0, 1, 2])
+    assert state.chart_selection == list(points["id"].iloc[:3])
+    assert sorted(tab.table.table.value["id"]) == sorted(points["id"].iloc[:3])
+    assert len(tab.table.table.selection) == 3, "the chosen rows are ticked"
+    assert sorted(state.table_selection) == sorted(points["id"].iloc[:3])
+    tab.table.table.selection = [0]
+    ringed = tab.rings.last.data
+    assert list(ringed["name"]) == [tab.table.table.value.iloc[0]["name"]]
+    tab.clear_selection()
+    assert state.chart_selection == [] and tab.table.page.total == state.property_count()
+
+
+def test_city_change_forgets_the_selection(state):
+    state.app.city = "Phuket"
+    state.chart_selection = ["x"]
+    state.app.city = "Agra"
+    assert state.chart_selection == [] and state.table_selection == []
+
+
+def test_unknown_choices_are_refused_by_the_state(state):
+    with pytest.raises(ValueError):
+        state.app.city = "Atlantis"
+    with pytest.raises(ValueError):
+        state.property_type = "Castle"
+    with pytest.raises(ValueError):
+        state.weeks = 400
+    assert state.app.city == ALL_CITIES and state.property_type == ALL_TYPES and state.weeks == 6
+
+
+def test_a_bad_table_filter_shows_a_message_in_place(state):
+    tab = PropertiesTab(state=state)
+    rendered(tab)
+    tab.table.table.filters = [{"field": "views", "type": "like", "value": "lots"}]
+    assert "not a number filter" in tab.table.message
+    tab.table.table.filters = [{"field": "views", "type": "like", "value": ">100"}]
+    assert tab.table.message == "" and (tab.table.table.value["views"] > 100).all()
+
+
+def test_empty_range_gives_a_sentence_not_a_chart(db, tables):
+    from sqlalchemy import text
+    with db.transaction("remove_recent_agra") as conn:
+        conn.execute(text(f"DELETE FROM {tables.city_funnel} WHERE city = 'Agra' AND event_date > CURRENT_DATE - 40"))
+    queries = Marketplace(db, tables)
+    app = AppState()
+    app.set_cities(queries.cities())
+    state = MarketplaceState(app, queries, date_range="last_month")
+    app.city = "Agra"
+    overview = rendered(OverviewTab(state=state))
+    assert "No visitors for Agra in the last month." in texts(overview)
+
+
+def test_refresh_clears_the_process_cache(state):
+    state.investment()
+    version = state.version
+    state.refresh()
+    assert state.version == version + 1 and not any(len(c) for c in state.queries._caches._caches.values())
+
+
+def test_workspace_builds_with_its_four_tabs(state):
+    view = MarketplaceView(state=state)
+    rendered(view)
+    assert view.tabs.labels == ["Overview", "Properties", "Amenities", "Demand"]
+    state.tab = "demand"
+    assert view.tabs.active == 3
