@@ -86,23 +86,29 @@ def _serve(backend, settings):
 
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
     from dashboard.endpoints import live_sessions, routes
+    from data.changes import ChangeFeed
     from data.health import Monitor
     from data.marketplace import Marketplace
+    from data.orders import EditorPolicy, Orders
 
     configure_panel(settings.num_threads)
     monitor = Monitor(backend)
+    feed = ChangeFeed(backend.db).start()
+    orders = Orders(backend.db, backend.tables, EditorPolicy(settings.order_editors), timezone=settings.timezone,
+                    feed=feed)
     holder: dict = {}
-    context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables),
-                         session_count=lambda: live_sessions(holder["server"]._tornado))
+    context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables), orders=orders,
+                         feed=feed, session_count=lambda: live_sessions(holder["server"]._tornado))
 
     def page():
         return create_page(context)
 
     server = pn.serve({"/": page}, port=settings.app_port, address=settings.app_address,
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
-                      verbose=False, title=TITLE, extra_patterns=routes(monitor))
+                      verbose=False, title=TITLE, extra_patterns=routes(monitor, orders))
     holder["server"] = server
     server.start()
+    server.feed = feed
 
     def stop(signum, _frame):
         log.info("signal %s received; shutting down", signal.Signals(signum).name)
@@ -114,6 +120,7 @@ def _serve(backend, settings):
 
 
 def _shutdown(server) -> None:
+    server.feed.stop()
     server.stop(wait=False)
     server.io_loop.stop()
 

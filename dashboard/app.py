@@ -7,17 +7,20 @@ from typing import Callable
 import panel as pn
 import panel_material_ui as pmui
 
+from data.changes import ChangeFeed
 from data.health import Monitor
 from data.marketplace import Marketplace
+from data.orders import Orders
 
 from .marketplace import MarketplaceState, MarketplaceView
+from .orders import OrdersState, OrdersView
 from .state import AppState, signed_in_user
 from .system import SystemState, SystemView
 from .urls import sync_with_url
-from .widgets import LazyTabs
+from .widgets import LazyTabs, notice
 
 TITLE = "Lakebase Panel"
-WORKSPACES = {"marketplace": "Marketplace", "system": "System"}
+WORKSPACES = {"marketplace": "Marketplace", "orders": "Orders", "system": "System"}
 
 
 @dataclass
@@ -26,6 +29,8 @@ class AppContext:
 
     monitor: Monitor
     marketplace: Marketplace
+    orders: Orders
+    feed: ChangeFeed | None = None
     session_count: Callable[[], int | None] = lambda: None
 
 
@@ -47,6 +52,7 @@ def create_page(context: AppContext) -> pmui.Page:
 
     system = SystemState(context.monitor, session_count=context.session_count)
     views = {"marketplace": lambda: MarketplaceView(state=MarketplaceState(app, context.marketplace)),
+             "orders": lambda: OrdersView(state=OrdersState(app, context.orders, context.feed)),
              "system": lambda: SystemView(system)}
     names = list(WORKSPACES)
     tabs = LazyTabs([(WORKSPACES[n], views[n]) for n in names], active=names.index(app.workspace))
@@ -58,4 +64,4 @@ def create_page(context: AppContext) -> pmui.Page:
     chips = dict(color="default", variant="outlined", sx={"color": "white", "borderColor": "rgba(255,255,255,0.6)"})
     header = pmui.Row(pmui.Chip(label=app.param.connection, icon="storage", **chips),
                       pmui.Chip(label=app.param.user, icon="person", **chips), align="center")
-    return pmui.Page(title=TITLE, header=[header], main=[tabs])
+    return pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs])

@@ -6,11 +6,18 @@ Nothing here echoes request data, settings or the environment.
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime
 
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
+from data.errors import AppError
 from data.health import Monitor
+from data.orders import Orders, csv_lines
+from data.paging import PageQuery
+
+log = logging.getLogger(__name__)
 
 
 def live_sessions(tornado_app) -> int:
@@ -54,6 +61,42 @@ class MetricsHandler(_JSONHandler):
         self.reply(200, snapshot)
 
 
-def routes(monitor: Monitor) -> list[tuple]:
-    return [(r"/health", HealthHandler), (r"/health/ready", ReadyHandler, {"monitor": monitor}),
-            (r"/metrics", MetricsHandler, {"monitor": monitor})]
+class OrdersExportHandler(RequestHandler):
+    """Every order matching the grid's search and filters as CSV, streamed in chunks as the
+    server-side cursor yields them (the whole file is never held in memory)."""
+
+    def initialize(self, orders: Orders) -> None:
+        self.orders = orders
+
+    async def get(self) -> None:
+        search = self.get_argument("search", "")
+        try:
+            filters = tuple((str(name), value) for name, value in json.loads(self.get_argument("filters", "[]")))
+            self.orders.listing.conditions(PageQuery(filters=filters))       # refuses unknown columns, bad values
+        except (AppError, ValueError, TypeError) as exc:
+            message = exc.message if isinstance(exc, AppError) else "filters must be a JSON list of [column, value]"
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"error": message}))
+            return
+        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="orders-{stamp}.csv"')
+        self.set_header("Cache-Control", "no-store")
+        chunks = csv_lines(self.orders.export_rows(search, filters))
+        loop = IOLoop.current()
+        try:
+            while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
+                self.write(chunk)
+                await self.flush()
+        except Exception:  # the status line is gone already: log and end the response
+            log.exception("orders export failed part way")
+        self.finish()
+
+
+def routes(monitor: Monitor, orders: Orders | None = None) -> list[tuple]:
+    patterns = [(r"/health", HealthHandler), (r"/health/ready", ReadyHandler, {"monitor": monitor}),
+                (r"/metrics", MetricsHandler, {"monitor": monitor})]
+    if orders is not None:
+        patterns.append((r"/orders/export\.csv", OrdersExportHandler, {"orders": orders}))
+    return patterns

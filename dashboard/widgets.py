@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Callable
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -134,15 +135,21 @@ class SqlTable(pn.viewable.Viewer):
     loading = param.Boolean(default=False, doc="A query is running.")
 
     def __init__(self, fetch: Callable[[PageQuery], Page], *, key: str, page_size: int = 25,
-                 header_filters: dict | None = None, **tabulator):
+                 header_filters: dict | None = None,
+                 on_edit: Callable[[dict, str, object], dict | None] | None = None, **tabulator):
+        """`on_edit(row_before, column, new_value)` saves an edited cell and returns the row as it now
+        is (patched in), or None to put the old value back. Without it the table is read-only."""
         super().__init__(query=PageQuery(size=page_size))
         self._fetch = fetch
+        self._on_edit = on_edit
         self.key = key
         tabulator.setdefault("layout", "fit_data_stretch")
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(), show_index=False, pagination=None, sizing_mode="stretch_width",
-            header_filters=header_filters or {}, selectable="checkbox", disabled=True,
+            header_filters=header_filters or {}, selectable="checkbox", disabled=on_edit is None,
             configuration={"filterMode": "remote", "sortMode": "remote"}, **tabulator)
+        if on_edit is not None:
+            self.table.on_edit(self._edited)
         self.pages = pmui.Pagination(count=1, value=0, width=420)
         self.caption = pn.pane.HTML("", margin=(10, 12))
         self.table.param.watch(self._on_sort, "sorters")
@@ -169,7 +176,42 @@ class SqlTable(pn.viewable.Viewer):
 
     def _on_select(self, event) -> None:
         rows = self.table.value
-        self.selected_keys = [rows.iloc[i][self.key] for i in event.new if i < len(rows)]
+        self.selected_keys = [_plain(rows.iloc[i][self.key]) for i in event.new if i < len(rows)]
+
+    def _edited(self, event) -> None:
+        old, value = self._edit_values(event)
+        if _same(value, old):
+            return                                   # nothing changed (or the edit was cancelled)
+        before = {k: _plain(v) for k, v in self.table.value.iloc[event.row].to_dict().items()}
+        before[event.column] = old
+        after = self._on_edit(before, event.column, value)
+        self.replace_row(event.row, after if after is not None else before)
+
+    def _edit_values(self, event, wait: float = 1.0) -> tuple:
+        """(old, new) value of an edited cell. Panel reads both from the table's data; with a thread
+        pool the edit event can be handled before the cell's new data arrives (Panel 1.9), when the
+        data still holds the old value and `event.old` is unset: wait for the data to change."""
+        import threading
+        import time
+        column = self.table.value[event.column]
+        old = event.old if event.old is not None else column.iloc[event.row]
+        value = event.value
+        deadline = time.monotonic() + wait
+        while _same(value, old) and threading.current_thread() is not threading.main_thread() \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+            value = self.table.value[event.column].iloc[event.row]
+        return _plain(old), _plain(value)
+
+    def replace_row(self, position: int, values: dict) -> None:
+        """Show `values` in the row at `position` (only the table's own columns)."""
+        frame = self.table.value
+        changes = {c: [(frame.index[position], v)] for c, v in values.items() if c in frame.columns}
+        self.table.patch(changes)
+
+    def position_of(self, key) -> int | None:
+        matches = [i for i, k in enumerate(self.table.value.get(self.key, [])) if _plain(k) == key]
+        return matches[0] if matches else None
 
     # -- state ----------------------------------------------------------------------------
 
@@ -210,6 +252,20 @@ class SqlTable(pn.viewable.Viewer):
                          pn.Row(self.pages, self.caption, align="center"), sizing_mode="stretch_width")
 
 
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) or (pd.isna(a) and pd.isna(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def _plain(value):
+    """NumPy scalars (as Tabulator reports them) to plain Python values for the data layer."""
+    if isinstance(value, np.datetime64):
+        return pd.Timestamp(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def guarded(render: Callable) -> Callable:
     """Wrap a view function so a failed read shows its message in place of the view, not a traceback."""
     @functools.wraps(render)
@@ -248,7 +304,7 @@ class LazyTabs(pn.viewable.Viewer):
     @param.depends("active", watch=True)
     def _show(self) -> None:
         if self.active not in self._built:
-            self._built[self.active] = self._builders[self.active]()
+            self._built[self.active] = guarded(self._builders[self.active])()
         self.menu.active = self.active
         self.body.objects = [self._built[self.active]]
 

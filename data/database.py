@@ -43,6 +43,7 @@ class Database:
         self.metrics = metrics
         self.statement_timeout_ms = statement_timeout_ms
         self.connections_opened = 0
+        self._connect_timeout = connect_timeout
         self.engine: Engine = create_engine(
             url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
             pool_recycle=pool_recycle, pool_pre_ping=True, connect_args={"connect_timeout": connect_timeout})
@@ -89,6 +90,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def dedicated_connection(self):
+        """A psycopg connection outside the pool (autocommit), with the same credentials: for LISTEN."""
+        dialect = self.engine.dialect
+        cargs, cparams = dialect.create_connect_args(self.engine.url)
+        cparams.setdefault("connect_timeout", self._connect_timeout)
+        connection = self._open_connection(dialect, None, list(cargs), cparams)
+        connection.autocommit = True
+        return connection
 
     # -- reads ----------------------------------------------------------------------------
 

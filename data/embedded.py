@@ -200,7 +200,7 @@ class EmbeddedPostgres:
         """libpq connection string for the superuser over the local socket."""
         return f"host={self.socket_dir} port={self.port} user={SUPERUSER} dbname={database}"
 
-    def create_database(self, name: str, template: str | None = None) -> None:
+    def create_database(self, name: str, template: str | None = None, owner: str | None = None) -> None:
         import psycopg
         from psycopg import sql
         with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
@@ -210,6 +210,8 @@ class EmbeddedPostgres:
             statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
             if template:
                 statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            if owner:
+                statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
             conn.execute(statement)
 
     def wait_until_accepting(self, timeout: float = 30) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, Mapping
 
 import pandas as pd
@@ -25,6 +26,7 @@ class Column:
     sql: str                 # a trusted SQL expression, written in this code base
     kind: str = TEXT
     sortable: bool = True
+    joined: bool = False     # comes from a joined table (counting can skip the join otherwise)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,33 @@ def parse_number_filter(text: str) -> tuple[str, float] | tuple[str, float, floa
                           "or a range like 10..20.")
 
 
+_DAY = r"\d{4}-\d{2}-\d{2}"
+_DAY_RANGE = re.compile(rf"^\s*({_DAY})\s*\.\.\s*({_DAY})\s*$")
+_DAY_COMPARISON = re.compile(rf"^\s*(>=|<=|>|<|=)?\s*({_DAY})\s*$")
+
+
+def parse_date_filter(text: str, today: date | None = None) -> tuple[date | None, date | None]:
+    """'2026-11-20' (that day), '2026-11-01..2026-11-20' (both included), '>2026-11-20', '<=2026-11-20',
+    or 'today': a half-open [start, end) range of days."""
+    text = text.strip().lower()
+    if text == "today":
+        start = today or date.today()
+        return start, start + timedelta(days=1)
+    try:
+        if (m := _DAY_RANGE.match(text)) is not None:
+            low, high = sorted((date.fromisoformat(m[1]), date.fromisoformat(m[2])))
+            return low, high + timedelta(days=1)
+        if (m := _DAY_COMPARISON.match(text)) is not None:
+            day, op = date.fromisoformat(m[2]), m[1] or "="
+            one = timedelta(days=1)
+            return {"=": (day, day + one), ">": (day + one, None), ">=": (day, None),
+                    "<": (None, day), "<=": (None, day + one)}[op]
+    except ValueError:
+        pass
+    raise ValidationError(f"'{text}' is not a date filter: type a day like 2026-11-20, a range like "
+                          "2026-11-01..2026-11-20, a comparison like >2026-11-01, or today.")
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -91,6 +120,7 @@ class Listing:
     columns: dict[str, Column]
     key: str                                # unique column: ties in sorting are broken by it
     default_sort: tuple[tuple[str, bool], ...] = ()
+    count_source: str | None = None         # FROM clause for counting when no joined column is filtered
 
     def _column(self, name: str) -> Column:
         if name not in self.columns:
@@ -119,7 +149,7 @@ class Listing:
                     clauses.append(f"{column.sql} {parsed[0]} :{p}")
                     params[p] = parsed[1]
             elif column.kind == DATE:
-                start, end = value
+                start, end = parse_date_filter(value) if isinstance(value, str) else value
                 if start is not None:
                     clauses.append(f"{column.sql} >= :{p}a")
                     params[f"{p}a"] = start
@@ -129,16 +159,35 @@ class Listing:
         return clauses, params
 
     def order_by(self, query: PageQuery) -> str:
+        """ORDER BY the chosen columns, ties broken by the key in the first column's direction, so a
+        (column DESC, key DESC) index serves the page without sorting."""
+        sort = query.sort or self.default_sort
         parts = []
-        for name, descending in (query.sort or self.default_sort):
+        for name, descending in sort:
             column = self._column(name)
             if not column.sortable:
                 raise ValidationError(f"'{name}' cannot be sorted.")
-            parts.append(f"{column.sql} {'DESC' if descending else 'ASC'} NULLS LAST")
-        key = self.columns[self.key].sql
-        return ", ".join(parts + [key])
+            parts.append(f"{column.sql} {'DESC' if descending else 'ASC'}")
+        key_direction = "DESC" if sort and sort[0][1] else "ASC"
+        return ", ".join(parts + [f"{self.columns[self.key].sql} {key_direction}"])
 
-    def fetch(self, db, query: PageQuery, *, where: str = "", params: Mapping[str, Any] | None = None) -> Page:
+    def count(self, db, where_sql: str, bound: dict, cap: int | None, source: str | None = None) -> tuple[int, bool]:
+        """Matching rows; above `cap`, the planner's estimate (counting a million rows per page view
+        would cost more than the page itself)."""
+        source = source or self.source
+        if cap is None:
+            return int(db.scalar(f"{self.name}_count", f"SELECT count(*) FROM {source} {where_sql}", bound)), False
+        capped = int(db.scalar(f"{self.name}_count", f"SELECT count(*) FROM (SELECT 1 FROM {source} "
+                                                      f"{where_sql} LIMIT {int(cap) + 1}) AS capped", bound))
+        if capped <= cap:
+            return capped, False
+        plan = db.scalar(f"{self.name}_estimate", f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source} {where_sql}",
+                         bound)
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        return max(estimate, cap + 1), True
+
+    def fetch(self, db, query: PageQuery, *, where: str = "", params: Mapping[str, Any] | None = None,
+              count_cap: int | None = None) -> Page:
         if not 1 <= query.size <= MAX_PAGE_SIZE:
             raise ValidationError(f"A page holds 1 to {MAX_PAGE_SIZE} rows.")
         clauses, bound = self.conditions(query)
@@ -146,7 +195,9 @@ class Listing:
             clauses.insert(0, where)
         bound.update(params or {})
         where_sql = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = int(db.scalar(f"{self.name}_count", f"SELECT count(*) FROM {self.source} {where_sql}", bound))
+        joined = any(self.columns[name].joined for name, value in query.filters if value not in (None, "", [], ()))
+        total, estimated = self.count(db, where_sql, bound, count_cap,
+                                      None if joined or not self.count_source else self.count_source)
         pages = max(1, math.ceil(total / query.size))
         page = min(max(1, query.page), pages)
         select = ", ".join(f"{c.sql} AS {quote(name)}" for name, c in self.columns.items())
@@ -154,4 +205,4 @@ class Listing:
                         f"SELECT {select} FROM {self.source} {where_sql} ORDER BY {self.order_by(query)} "
                         "LIMIT :page_limit OFFSET :page_offset",
                         {**bound, "page_limit": query.size, "page_offset": (page - 1) * query.size})
-        return Page(rows=rows, total=total, page=page, size=query.size)
+        return Page(rows=rows, total=total, page=page, size=query.size, total_is_estimate=estimated)

@@ -63,6 +63,11 @@ VARIABLES: tuple[Var, ...] = (
     Var("DB_POOL_RECYCLE", "2700", "Seconds after which a connection is replaced (before the token's hour is up)."),
     Var("DB_CONNECT_TIMEOUT", "5", "Seconds to wait when opening a connection."),
     Var("DB_STATEMENT_TIMEOUT_MS", "30000", "Server-side limit for one statement, in milliseconds."),
+    # Orders
+    Var("ORDER_EDITORS", None,
+        "Who may change orders: comma-separated e-mails, or * for everyone; default: everyone on the embedded "
+        "database, nobody elsewhere (everyone else only reads)."),
+    Var("APP_TIMEZONE", "UTC", "Time zone that decides what 'today' means for order analytics (IANA name)."),
     # Embedded default
     Var("EMBEDDED_DATA_DIR", str(REPO_ROOT / ".pgdata"), "Data directory of the embedded PostgreSQL."),
     Var("DEMO_SCALE", "1", "Size factor for generated demo data (orders: 5,000 × scale)."),
@@ -110,6 +115,8 @@ class Settings:
     statement_timeout_ms: int
     embedded_data_dir: Path
     demo_scale: float
+    order_editors: tuple[str, ...]
+    timezone: str
 
     @property
     def mode_label(self) -> str:
@@ -206,6 +213,21 @@ def _database_mode(env: Mapping[str, str], force_embedded: bool) -> tuple[str, l
     return LAKEBASE, problems
 
 
+def _editors(raw: str | None, mode: str) -> tuple[str, ...]:
+    if raw is None:
+        return ("*",) if mode == EMBEDDED else ()
+    return tuple(sorted({e.strip().lower() for e in raw.split(",") if e.strip()}))
+
+
+def _timezone(name: str, problems: list[str]) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"APP_TIMEZONE={name!r} is not a time zone name (for example Europe/Paris or UTC)")
+    return name
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool = False) -> Settings:
     env = os.environ if env is None else env
     mode, problems = _database_mode(env, force_embedded)
@@ -248,6 +270,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool 
         statement_timeout_ms=r.integer("DB_STATEMENT_TIMEOUT_MS", 100, 3_600_000),
         embedded_data_dir=Path(r.text("EMBEDDED_DATA_DIR") or ".pgdata").expanduser().resolve(),
         demo_scale=r.number("DEMO_SCALE", 0.01, 1000),
+        order_editors=_editors(r.text("ORDER_EDITORS"), mode),
+        timezone=_timezone(r.text("APP_TIMEZONE") or "UTC", problems),
     )
     problems += r.problems
     if problems:

@@ -76,7 +76,7 @@ def app_role_database(pg: EmbeddedPostgres, name: str, **options) -> Database:
 def database_name(pg, demo_template) -> str:
     """A fresh copy of the demo database for one test (dropped afterwards)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    pg.create_database(name, template=demo_template)
+    pg.create_database(name, template=demo_template, owner=APP_ROLE)
     yield name
     with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -86,7 +86,7 @@ def database_name(pg, demo_template) -> str:
 def shared_db(pg, demo_template) -> Database:
     """One copy of the demo database for tests that only read (never write through it)."""
     name = "shared_readonly"
-    pg.create_database(name, template=demo_template)
+    pg.create_database(name, template=demo_template, owner=APP_ROLE)
     database = app_role_database(pg, name)
     yield database
     database.dispose()

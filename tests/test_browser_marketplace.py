@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template):
     tmp = tmp_path_factory.mktemp("marketplace")
-    pg.create_database("browser_marketplace", template=demo_template)
+    pg.create_database("browser_marketplace", template=demo_template, owner=APP_ROLE)
     env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
                        PGDATABASE="browser_marketplace", PGSSLMODE="disable")
     with ServedApp(env, tmp / "app.log") as app:

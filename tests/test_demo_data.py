@@ -133,3 +133,8 @@ def test_changing_items_updates_totals(db, tables):
     items = db.rows("items", f"SELECT sum(subtotal) AS s, sum(quantity) AS q FROM {tables.order_items} WHERE order_id = 7")[0]
     assert row["items_subtotal"] == items["s"] and row["item_count"] == items["q"]
     assert row["modified_by"] == "ops@example.com"
+
+
+def test_no_product_appears_twice_in_one_order(db, tables):
+    assert db.scalar("dupes", f"SELECT count(*) FROM (SELECT order_id, product_id FROM {tables.order_items} "
+                              "GROUP BY 1, 2 HAVING count(*) > 1) d") == 0

@@ -158,7 +158,7 @@ def test_properties_are_paged_sorted_and_filtered_in_sql(market, raw):
     query = PageQuery(page=2, size=10, sort=(("conversion", True),), filters=(("name", "villa"), ("views", ">50")))
     page = market.property_page("Phuket", query)
     expected = phuket[phuket["property_name"].str.contains("villa", case=False) & (phuket["views"] > 50)] \
-        .sort_values(["conv", "property_id"], ascending=[False, True])
+        .sort_values(["conv", "property_id"], ascending=[False, False])
     assert page.total == len(expected) and page.page == 2 and page.pages == -(-len(expected) // 10)
     assert list(page.rows["id"]) == list(expected["property_id"].iloc[10:20])
     selected = market.property_page("Phuket", PageQuery(size=50), tuple(expected["property_id"].iloc[:3]))

@@ -22,7 +22,7 @@ from data.marketplace import DATE_RANGE_LABELS, DEVICES
 
 from .. import format as fmt
 from ..urls import sync_with_url
-from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, heading, notice
+from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, heading
 from . import charts
 from .state import TABS, MarketplaceState
 
@@ -346,5 +346,4 @@ class MarketplaceView(pn.viewable.Viewer):
         freshness = pn.pane.HTML(
             "<span style='opacity:.7;font-size:.85rem'>Synced gold tables, cached: city list 1 h, investment "
             "matrix 15 min, properties and demand 5 min. Refresh reads everything again.</span>", margin=(24, 10))
-        return pn.Column(pn.Row(city, refresh, freshness), notice(s.app.param.message), self.tabs,
-                         sizing_mode="stretch_width")
+        return pn.Column(pn.Row(city, refresh, freshness), self.tabs, sizing_mode="stretch_width")

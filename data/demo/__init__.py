@@ -106,9 +106,13 @@ def _load_retail(conn: Connection, tables: Tables, frames: dict[str, pd.DataFram
         if name in frames and len(frames[name]):
             _copy_frame(conn, getattr(tables, name), frames[name], bar)
     _with_triggers_disabled(conn, tables, names, enable=True)
-    conn.exec_driver_sql(
-        f"SELECT setval(pg_get_serial_sequence('{tables.orders}', 'order_id'), "
-        f"(SELECT coalesce(max(order_id), 0) + 1 FROM {tables.orders}), false)")
+    # Sequences continue after the loaded rows (names travel as bound parameters, cast to regclass).
+    conn.execute(text(f"SELECT setval(pg_get_serial_sequence(:orders, 'order_id'), "
+                      f"(SELECT coalesce(max(order_id), 0) + 1 FROM {tables.orders}), false)"),
+                 {"orders": tables.orders})
+    conn.execute(text(f"SELECT setval(CAST(:sequence AS regclass), (SELECT coalesce(max(substr(customer_id, 2)::int), 0) + 1 "
+                      f"FROM {tables.customers} WHERE customer_id ~ '^C[0-9]+$'), false)"),
+                 {"sequence": f"{tables.schema('retail')}.customer_number"})
 
 
 def load_demo_data(db: Database, tables: Tables, *, scale: float = 1.0, now: datetime | None = None,
@@ -127,6 +131,7 @@ def load_demo_data(db: Database, tables: Tables, *, scale: float = 1.0, now: dat
                disable=not progress, mininterval=0.5)
     with db.transaction("load_demo_data") as conn:
         conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")   # a large scale loads millions of rows
         for name, frame in market.items():
             _copy_frame(conn, getattr(tables, name), frame, bar)
         _load_retail(conn, tables, shop, bar)
@@ -143,11 +148,18 @@ def load_demo_data(db: Database, tables: Tables, *, scale: float = 1.0, now: dat
             "demo_funnel_anchor": today.isoformat(),
             "demo_device_anchor": marketplace.last_monday(today).isoformat(),
             "demo_orders_until": now.isoformat(), **(meta or {})})
+    bar.close()
+    _vacuum(db, tables)
+    log.info("demo data loaded rows=%d", row_count)
+
+
+def _vacuum(db: Database, tables: Tables) -> None:
+    """After a bulk load: set hint bits and the visibility map now, not on the first user's reads."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("SET statement_timeout = 0")
         for domain in ("marketplace", "retail", "fashion"):
             for name in tables.tables_of(domain):
-                conn.exec_driver_sql(f"ANALYZE {getattr(tables, name)}")
-    bar.close()
-    log.info("demo data loaded rows=%d", row_count)
+                conn.exec_driver_sql(f"VACUUM (ANALYZE) {getattr(tables, name)}")
 
 
 def _copy_style_features(conn: Connection, tables: Tables, features: pd.DataFrame, styles: np.ndarray,
@@ -186,6 +198,7 @@ def refresh_demo_data(db: Database, tables: Tables, *, now: datetime | None = No
     scale = float(meta.get("demo_scale", 1))
     with db.transaction("refresh_demo_data") as conn:
         conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         _shift_dates(conn, tables.city_funnel, "event_date", funnel_days)
         _shift_dates(conn, tables.device_funnel, "week_start", device_days)
         added = _top_up_orders(conn, tables, since, now, scale)

@@ -83,6 +83,18 @@ def _order_times(rng: np.random.Generator, start: datetime, end: datetime, n: in
     return np.datetime64(start.replace(tzinfo=None), "us") + (offsets * 1e6).astype("timedelta64[us]")
 
 
+def _ensure_some_today(created: np.ndarray, end: datetime, rng: np.random.Generator, minimum: int = 8) -> np.ndarray:
+    """Just after midnight the steady rate gives no order yet today; move the latest few into today."""
+    midnight = np.datetime64(end.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None), "us")
+    stop = np.datetime64(end.replace(tzinfo=None), "us")
+    missing = min(minimum, len(created)) - int((created >= midnight).sum())
+    if missing <= 0 or stop <= midnight:
+        return created
+    span = (stop - midnight).astype(np.int64)
+    moved = midnight + np.sort(rng.integers(0, span, missing)).astype("timedelta64[us]")
+    return np.sort(np.concatenate([created[: len(created) - missing], moved]))
+
+
 def _status_by_age(rng: np.random.Generator, age_days: np.ndarray) -> np.ndarray:
     u = rng.random(len(age_days))
     status = np.select(
@@ -152,7 +164,7 @@ def orders_window(start: datetime, end: datetime, *, first_order_id: int, existi
     n = int(round((end - start).total_seconds() / 86400 * rate_per_day))
     if n <= 0:
         return {k: pd.DataFrame() for k in ("customers", "orders", "order_items", "order_status_history")}
-    created = _order_times(rng, start, end, n)
+    created = _ensure_some_today(_order_times(rng, start, end, n), end, rng)
     # About 30% of orders come from new customers (all of the first 150 when the shop is empty).
     new = rng.random(n) < 0.3
     if existing_customers == 0:
@@ -168,8 +180,13 @@ def orders_window(start: datetime, end: datetime, *, first_order_id: int, existi
     order_of_item = np.repeat(np.arange(n), items_per_order)
     line_no = np.arange(len(order_of_item)) - np.repeat(np.cumsum(items_per_order) - items_per_order,
                                                         items_per_order) + 1
+    # The first line of an order follows product popularity; further lines step through the catalogue
+    # with a stride coprime to its size, so no product appears twice in one order.
     popularity = 1 / np.arange(1, len(catalog) + 1) ** 0.8
-    product_pick = rng.choice(len(catalog), len(order_of_item), p=popularity / popularity.sum())
+    first_product = rng.choice(len(catalog), n, p=popularity / popularity.sum())
+    strides = np.array([s for s in range(7, 60) if np.gcd(s, len(catalog)) == 1])
+    stride = rng.choice(strides, n)
+    product_pick = (first_product[order_of_item] + (line_no - 1) * stride[order_of_item]) % len(catalog)
     quantity = rng.choice([1, 2, 3, 4], len(order_of_item), p=[0.7, 0.18, 0.08, 0.04])
     unit_price = catalog["unit_price"].to_numpy()[product_pick]
     order_ids = np.arange(first_order_id, first_order_id + n)

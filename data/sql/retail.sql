@@ -5,6 +5,7 @@
 -- committed change is announced on the 'retail_changes' channel (LISTEN/NOTIFY).
 -- The app passes who and why through transaction-local settings app.user / app.action / app.batch.
 CREATE SCHEMA IF NOT EXISTS {{schema}};
+CREATE EXTENSION IF NOT EXISTS pg_trgm;  -- fast "contains" search on customer names and e-mails
 
 CREATE TABLE IF NOT EXISTS {{schema}}.customers (
     customer_id  TEXT PRIMARY KEY,
@@ -17,6 +18,10 @@ CREATE TABLE IF NOT EXISTS {{schema}}.customers (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS customers_email ON {{schema}}.customers (lower(email));
 CREATE INDEX IF NOT EXISTS customers_created ON {{schema}}.customers (created_at);
+CREATE INDEX IF NOT EXISTS customers_name_trgm ON {{schema}}.customers USING gin (name gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS customers_email_trgm ON {{schema}}.customers USING gin (email gin_trgm_ops);
+-- Numbers for new customers (C0000001, ...); the demo loader moves it past the loaded ones.
+CREATE SEQUENCE IF NOT EXISTS {{schema}}.customer_number;
 
 CREATE TABLE IF NOT EXISTS {{schema}}.products (
     product_id  TEXT PRIMARY KEY,
@@ -45,10 +50,13 @@ CREATE TABLE IF NOT EXISTS {{schema}}.orders (
     version           INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
     CHECK (discount <= items_subtotal + shipping_fee)
 );
+-- The grid pages in SQL: an index per sortable column (ties broken by order_id) keeps a page of a
+-- million orders to an index scan instead of a sort.
 CREATE INDEX IF NOT EXISTS orders_created ON {{schema}}.orders (created_at DESC, order_id DESC);
-CREATE INDEX IF NOT EXISTS orders_status_created ON {{schema}}.orders (status, created_at DESC);
+CREATE INDEX IF NOT EXISTS orders_status_created ON {{schema}}.orders (status, created_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS orders_total ON {{schema}}.orders (total_amount DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS orders_customer ON {{schema}}.orders (customer_id);
-CREATE INDEX IF NOT EXISTS orders_modified ON {{schema}}.orders (modified_at DESC);
+CREATE INDEX IF NOT EXISTS orders_modified ON {{schema}}.orders (modified_at DESC, order_id DESC);
 
 CREATE TABLE IF NOT EXISTS {{schema}}.order_items (
     order_id    BIGINT NOT NULL REFERENCES {{schema}}.orders,
@@ -82,7 +90,8 @@ CREATE TABLE IF NOT EXISTS {{schema}}.audit_log (
     new_value   TEXT,
     changed_by  TEXT NOT NULL,
     changed_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-    batch_id    TEXT
+    batch_id    TEXT,
+    version     INTEGER  -- for orders rows: the order's version after this change
 );
 CREATE INDEX IF NOT EXISTS audit_log_order ON {{schema}}.audit_log (order_id, audit_id);
 
@@ -137,17 +146,19 @@ BEGIN
         FOR column_name IN SELECT jsonb_object_keys(after_row) LOOP
             IF NOT column_name = ANY (skipped)
                AND after_row -> column_name IS DISTINCT FROM before_row -> column_name THEN
-                INSERT INTO {{schema}}.audit_log
-                    (entity, entity_key, order_id, action, field, old_value, new_value, changed_by, changed_at, batch_id)
+                INSERT INTO {{schema}}.audit_log (entity, entity_key, order_id, action, field, old_value, new_value,
+                                                   changed_by, changed_at, batch_id, version)
                 VALUES (TG_TABLE_NAME, entity_key, (any_row ->> 'order_id')::BIGINT, reason, column_name,
-                        before_row ->> column_name, after_row ->> column_name, actor, clock_timestamp(), batch);
+                        before_row ->> column_name, after_row ->> column_name, actor, clock_timestamp(), batch,
+                        (after_row ->> 'version')::INTEGER);
             END IF;
         END LOOP;
     ELSE
-        INSERT INTO {{schema}}.audit_log
-            (entity, entity_key, order_id, action, field, old_value, new_value, changed_by, changed_at, batch_id)
+        INSERT INTO {{schema}}.audit_log (entity, entity_key, order_id, action, field, old_value, new_value,
+                                           changed_by, changed_at, batch_id, version)
         VALUES (TG_TABLE_NAME, entity_key, (any_row ->> 'order_id')::BIGINT, reason, NULL,
-                (before_row - skipped)::TEXT, (after_row - skipped)::TEXT, actor, clock_timestamp(), batch);
+                (before_row - skipped)::TEXT, (after_row - skipped)::TEXT, actor, clock_timestamp(), batch,
+                (any_row ->> 'version')::INTEGER);
     END IF;
     RETURN NULL;
 END $$;

@@ -1,0 +1,210 @@
+"""The orders grid: one SQL page at a time, inline edits, conflicts, bulk status changes."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+from bokeh.models.widgets.tables import DateFormatter, HTMLTemplateFormatter, NumberFormatter
+
+from data.errors import AppError
+from data.order_rules import STATUSES, TRANSITIONS
+from data.orders import BulkRefused, OrderConflict
+
+from .. import format as fmt
+from ..widgets import CARD_CSS, SqlTable
+from .state import OrdersState
+
+TITLES = {"order_id": "Order", "customer": "Customer", "email": "E-mail", "status": "Status", "total": "Total",
+          "items": "Items", "discount": "Discount", "shipping_fee": "Shipping", "shipping_address": "Ship to",
+          "notes": "Notes", "created_at": "Created", "modified_at": "Modified", "modified_by": "Modified by",
+          }
+EDITORS = {
+    # Each row offers only the statuses its current status may move to.
+    "status": {"type": "nested", "options": {s: [s, *TRANSITIONS[s]] for s in STATUSES}, "lookup_order": ["status"]},
+    "discount": {"type": "number", "min": 0, "step": 0.01},
+    "shipping_fee": {"type": "number", "min": 0, "step": 0.01},
+    "shipping_address": "input", "notes": "input", "customer": "input", "email": "input",
+    "order_id": None, "total": None, "items": None, "created_at": None, "modified_at": None, "modified_by": None,
+    "version": None,
+}
+HEADER_FILTERS = {
+    "order_id": {"type": "input", "placeholder": "e.g. >1000"},
+    "customer": {"type": "input", "func": "like", "placeholder": "contains…"},
+    "email": {"type": "input", "func": "like", "placeholder": "contains…"},
+    "status": {"type": "list", "func": "in", "values": list(STATUSES), "multiselect": True,
+               "placeholder": "any"},
+    "total": {"type": "input", "placeholder": "e.g. 50..100"},
+    "items": {"type": "input", "placeholder": "e.g. >3"},
+    "created_at": {"type": "input", "placeholder": "today, 2026-11-20, >2026-11-01"},
+    "modified_at": {"type": "input", "placeholder": "today, >2026-11-01"},
+    "modified_by": {"type": "input", "func": "like", "placeholder": "contains…"},
+}
+MONEY = NumberFormatter(format="$0,0.00")
+OPEN_LINK = HTMLTemplateFormatter(
+    template='<span title="Open the order form" style="color:#1976d2;text-decoration:underline;cursor:pointer">'
+             '#<%= value %></span>')
+WHEN = DateFormatter(format="%Y-%m-%d %H:%M")
+
+
+class OrdersGrid(pn.viewable.Viewer):
+    state = param.ClassSelector(class_=OrdersState)
+    error = param.String(default="", doc="Why the last action was refused, shown above the grid.")
+    notice = param.String(default="", doc="The result of the last action.")
+    changed_elsewhere = param.Boolean(default=False, doc="Orders changed since this page was read.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        self._pending_reapply = None
+        self.table = SqlTable(
+            s.page, key="order_id", page_size=100, header_filters=HEADER_FILTERS, titles=TITLES,
+            on_edit=self._edit if s.can_edit else None, editors=EDITORS, hidden_columns=["version"],
+            formatters={"order_id": OPEN_LINK, "total": MONEY, "discount": MONEY,
+                        "shipping_fee": MONEY, "created_at": WHEN, "modified_at": WHEN},
+            frozen_columns=["order_id"], height=560)
+        # Clicking an order number opens the order form.
+        self.table.table.on_click(lambda e: s.param.update(order=int(self.table.table.value.iloc[e.row]["order_id"])),
+                                  column="order_id")
+        self.problems = pn.pane.HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        self.conflict = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.reapply = pmui.Button(label="Re-apply my change", variant="contained", color="warning", size="small")
+        self.dismiss = pmui.Button(label="Dismiss", variant="text", size="small")
+        self.reapply.on_click(self._reapply)
+        self.dismiss.on_click(lambda _: self._show_conflict(None))
+        self.conflict_box = pmui.Paper(self.conflict, pn.Row(self.reapply, self.dismiss), visible=False,
+                                       sx={"p": 2, "borderLeft": "4px solid #ed6c02"}, sizing_mode="stretch_width")
+        self.bulk_status = pmui.Select(label="Set status of the ticked orders to", options=list(STATUSES),
+                                       value="confirmed", width=260)
+        self.bulk_apply = pmui.Button(label="Apply", variant="outlined", disabled=True)
+        self.bulk_cancel = pmui.Button(label="Cancel ticked orders", variant="outlined", color="error",
+                                       disabled=True)
+        self.bulk_apply.on_click(lambda _: self._bulk(self.bulk_status.value))
+        self.bulk_cancel.on_click(lambda _: self._bulk("cancelled"))
+        self.export = pmui.Button(label="Export CSV", icon="download", variant="outlined", href=s.export_link(),
+                                  target="_blank")
+        self.new_order = pmui.Button(label="New order", icon="add", variant="contained", visible=s.can_edit)
+        self.new_order.on_click(lambda _: s.param.update(order=0))
+        self.table.param.watch(self._on_selection, "selected_keys")
+        self.table.param.watch(lambda e: self._update_export(), "page")
+        s.param.watch(lambda e: self.reload(), "search")
+        s.param.watch(self._on_version, "version")
+        s.param.watch(lambda e: self.table.refresh(), "saved")
+        self.table.refresh()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def reload(self, _=None) -> None:
+        self.changed_elsewhere = False
+        self.table.reset()
+
+    def _on_version(self, _event) -> None:
+        if self.state.changed_by_others():
+            self.changed_elsewhere = True
+
+    def _update_export(self) -> None:
+        self.export.href = self.state.export_link()
+
+    def _on_selection(self, event) -> None:
+        count = len(event.new)
+        self.bulk_apply.disabled = self.bulk_cancel.disabled = count == 0 or not self.state.can_edit
+        self.bulk_apply.label = f"Apply to {count}" if count else "Apply"
+        self.bulk_cancel.label = f"Cancel {fmt.plural(count, 'order')}" if count else "Cancel ticked orders"
+
+    def _edit(self, before: dict, column: str, value) -> dict | None:
+        s = self.state
+        try:
+            row = s.orders.update_field(s.user, before["order_id"], column, value, before["version"])
+        except OrderConflict as conflict:
+            self._show_conflict(conflict, (before["order_id"], column, value))
+            return self._display(conflict.current)
+        except AppError as exc:
+            self.param.update(error=f"Order {before['order_id']}: {exc.message} Nothing was saved.", notice="")
+            return None
+        self.param.update(error="", notice=f"Order {before['order_id']}: {TITLES.get(column, column).lower()} saved.")
+        self._show_conflict(None)
+        s.wrote(reread=False)         # the edited row is patched in place
+        return self._display(row)
+
+    def _display(self, row: dict) -> dict:
+        frame = self.state.local_times(pd.DataFrame([row]))
+        return frame.iloc[0].to_dict()
+
+    def _show_conflict(self, conflict: OrderConflict | None, attempt: tuple | None = None) -> None:
+        self._pending_reapply = (attempt, conflict.current["version"]) if conflict else None
+        if conflict is None:
+            self.conflict_box.visible = False
+            return
+        order_id, column, value = attempt
+        lines = "".join(
+            f"<li>{html.escape(str(c['changed_at'])[:19])} · <b>{html.escape(c['changed_by'])}</b>: "
+            f"{html.escape(c['field'] or c['entity'])} {html.escape(_short(c['old_value']))} → "
+            f"{html.escape(_short(c['new_value']))}</li>" for c in conflict.changes)
+        self.conflict.object = (
+            f"<b>{html.escape(conflict.message)}</b><ul style='margin:6px 0'>{lines}</ul>"
+            f"The row now shows the current values. Your change: {html.escape(TITLES.get(column, column))} → "
+            f"<b>{html.escape(_short(value))}</b>.")
+        self.conflict_box.visible = True
+
+    def _reapply(self, _=None) -> None:
+        if self._pending_reapply is None:
+            return
+        (order_id, column, value), version = self._pending_reapply
+        position = self.table.position_of(order_id)
+        before = {"order_id": order_id, "version": version}
+        after = self._edit(before, column, value)
+        if after is not None and position is not None:
+            self.table.replace_row(position, after)
+
+    def _bulk(self, status: str) -> None:
+        s = self.state
+        rows = self.table.table.value
+        ticked = set(self.table.selected_keys)
+        targets = [(int(r.order_id), int(r.version)) for r in rows.itertuples() if r.order_id in ticked]
+        try:
+            count = s.orders.set_status(s.user, targets, status)
+        except BulkRefused as refused:
+            items = "".join(f"<li>Order {html.escape(k)}: {html.escape('; '.join(v))}</li>"
+                            for k, v in list(refused.reasons.items())[:50])
+            more = len(refused.reasons) - 50
+            self.problems.object = (f"<div class='empty' style='justify-content:flex-start;text-align:left'>"
+                                    f"<div><b>{html.escape(refused.message)}</b><ul>{items}</ul>"
+                                    f"{f'…and {more} more' if more > 0 else ''}</div></div>")
+            self.param.update(error="", notice="")
+            return
+        except AppError as exc:
+            self.param.update(error=exc.message, notice="")
+            return
+        self.problems.object = ""
+        self.param.update(error="", notice=f"{fmt.plural(count, 'order')} set to {status}.")
+        s.wrote()
+
+    def __panel__(self):
+        s = self.state
+        search = pmui.TextInput.from_param(s.param.search, label="Search", placeholder="customer name, e-mail or #order",
+                                           width=340)
+        reload = pmui.Button(label="Reload", icon="refresh", variant="text")
+        reload.on_click(self.reload)
+        stale = pmui.Alert(object="Orders changed since this page was read (someone saved, or a job ran).",
+                           severity="info", visible=self.param.changed_elsewhere, sizing_mode="stretch_width")
+        read_only = pmui.Alert(object=f"You can read orders but not change them ({s.user}); ask an administrator "
+                                      "to add you to ORDER_EDITORS.", severity="info", visible=not s.can_edit,
+                               sizing_mode="stretch_width")
+        error = pmui.Alert(object=self.param.error, severity="error", visible=self.param.error.rx.bool(),
+                           sizing_mode="stretch_width")
+        notice = pmui.Alert(object=self.param.notice, severity="success", visible=self.param.notice.rx.bool(),
+                            sizing_mode="stretch_width")
+        bulk = pn.Row(self.bulk_status, pn.Row(self.bulk_apply, self.bulk_cancel, margin=(18, 0, 0, 0)),
+                      visible=s.can_edit)
+        return pn.Column(
+            pn.Row(search, pn.Row(reload, self.new_order, self.export, margin=(18, 0, 0, 0)),
+                   pn.Spacer(width=24), bulk, sizing_mode="stretch_width"),
+            read_only, stale, error, notice, self.conflict_box, self.problems, self.table,
+            sizing_mode="stretch_width")
+
+
+def _short(value) -> str:
+    text = "''" if value in (None, "") else str(value)
+    return text if len(text) <= 60 else text[:57] + "…"

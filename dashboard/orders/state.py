@@ -1,0 +1,100 @@
+"""What a user chose in the Orders workspace, what they are allowed to do, and the writes they ask for."""
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import pandas as pd
+import panel as pn
+import param
+
+from data.changes import ChangeFeed
+from data.orders import Orders
+from data.paging import Page, PageQuery
+
+from ..state import AppState
+
+VIEWS = ("orders", "today", "import")
+TIME_COLUMNS = ("created_at", "modified_at", "changed_at")
+
+
+class OrdersState(param.Parameterized):
+    app = param.ClassSelector(class_=AppState, doc="The session's shared state (signed-in user).")
+    view = param.Selector(default="orders", objects=list(VIEWS), doc="Grid, today's analytics, or CSV import.")
+    search = param.String(default="", doc="Free text: a customer's name or e-mail, or #order number.")
+    filters = param.Parameter(default=(), doc="The grid's column filters, as the data layer takes them.")
+    order = param.Integer(default=None, allow_None=True, doc="The order open in the form (the link's ?order=).")
+    version = param.Integer(default=0, doc="Bumped when orders change anywhere (LISTEN/NOTIFY).")
+    saved = param.Event(doc="This session saved a change (views re-read at once).")
+
+    def __init__(self, app: AppState, orders: Orders, feed: ChangeFeed | None = None, **params):
+        super().__init__(app=app, **params)
+        self.orders = orders
+        self._unsubscribe = None
+        if feed is not None:
+            self._follow(feed)
+
+    OWN_ECHO_SECONDS = 3.0   # a notification this soon after our own write is our own write's echo
+
+    def wrote(self, *, reread: bool = True) -> None:
+        """Record that this session changed orders: the echo from the change feed is not news, and
+        (unless the caller already shows the new values) views re-read now."""
+        self._own_write = time.monotonic()
+        if reread:
+            self.param.trigger("saved")
+
+    def changed_by_others(self) -> bool:
+        return time.monotonic() - getattr(self, "_own_write", -1e9) > self.OWN_ECHO_SECONDS
+
+    @property
+    def can_edit(self) -> bool:
+        return self.orders.policy.can_edit(self.app.user)
+
+    @property
+    def user(self) -> str:
+        return self.app.user
+
+    def _follow(self, feed: ChangeFeed) -> None:
+        """Re-read when anyone commits a change: the feed calls from its own thread, so hop onto the
+        session's document before touching state."""
+        document = pn.state.curdoc
+
+        def changed(version: int) -> None:
+            if document is not None and document.session_context is not None:
+                document.add_next_tick_callback(lambda: self.param.update(version=version))
+            else:
+                self.version = version
+        self._unsubscribe = feed.subscribe(changed)
+        if document is not None and document.session_context is not None:
+            pn.state.on_session_destroyed(lambda _context: self.stop_following())
+
+    def stop_following(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def page(self, query: PageQuery) -> Page:
+        query = PageQuery(query.page, query.size, query.sort, tuple(sorted({**dict(query.filters)}.items())))
+        self.filters = query.filters
+        page = self.orders.page(query, self.search)
+        page.rows = self.local_times(page.rows)
+        return page
+
+    def local_times(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Timestamps in the business time zone, without the zone suffix, for display."""
+        frame = frame.copy()
+        for column in TIME_COLUMNS:
+            if column in frame and len(frame):
+                frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(
+                    self.orders.timezone).dt.tz_localize(None)
+        return frame
+
+    def export_link(self) -> str:
+        """The streamed CSV of every order matching the grid's search and filters."""
+        query = {"search": self.search} if self.search else {}
+        if self.filters:
+            query["filters"] = json.dumps([[name, value] for name, value in self.filters], default=str)
+        return "orders/export.csv" + (f"?{urlencode(query)}" if query else "")

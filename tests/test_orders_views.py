@@ -1,0 +1,131 @@
+"""The Orders workspace as components: what an editor and a viewer see and can do, without a browser."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from dashboard.orders.form import OrderForm
+from dashboard.orders.grid import OrdersGrid
+from dashboard.orders.state import OrdersState
+from dashboard.orders.today import TodayView
+from dashboard.orders.transfer import TransferView
+from dashboard.state import AppState
+from data.orders import EditorPolicy, Orders
+
+
+@pytest.fixture
+def make_state(db, tables):
+    def make(user="ops@example.com", editors=("ops@example.com",)):
+        return OrdersState(AppState(user=user), Orders(db, tables, EditorPolicy(editors)))
+    return make
+
+
+def first_row(grid: OrdersGrid) -> dict:
+    return grid.table.table.value.iloc[0].to_dict()
+
+
+def test_an_editor_edits_a_cell_and_the_row_shows_the_new_version(make_state):
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    after = grid._edit(row, "notes", "ring twice")
+    assert after["notes"] == "ring twice" and after["version"] == row["version"] + 1
+    assert grid.notice.endswith("notes saved.") and grid.error == ""
+
+
+def test_a_refused_edit_keeps_the_old_value_and_says_why(make_state):
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    assert grid._edit(row, "discount", "-3") is None
+    assert grid.error == f"Order {row['order_id']}: Discount cannot be negative. Nothing was saved."
+
+
+def test_a_conflict_shows_who_changed_what_and_re_applies(make_state, db, tables):
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    with db.transaction("other") as conn:
+        conn.execute(text("SELECT set_config('app.user', 'kim@example.com', true)"))
+        conn.execute(text(f"UPDATE {tables.orders} SET notes = 'kim was first' WHERE order_id = :id"),
+                     {"id": row["order_id"]})
+    shown = grid._edit(row, "notes", "mine")
+    assert shown["notes"] == "kim was first", "the row shows the current values"
+    assert grid.conflict_box.visible and "kim@example.com" in grid.conflict.object and "kim was first" in grid.conflict.object
+    grid._reapply()
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": row["order_id"]}) == "mine"
+    assert not grid.conflict_box.visible
+
+
+def test_a_viewer_sees_a_read_only_grid(make_state):
+    grid = OrdersGrid(state=make_state(user="viewer@example.com"))
+    assert grid.table.table.disabled and not grid.new_order.visible
+    assert grid.bulk_apply.disabled and grid.bulk_cancel.disabled
+
+
+def test_bulk_refusal_lists_each_refused_order(make_state, db, tables):
+    grid = OrdersGrid(state=make_state())
+    grid.table.table.filters = [{"field": "status", "type": "in", "value": ["delivered"]}]
+    keys = list(grid.table.table.value["order_id"].iloc[:3])
+    grid.table.selected_keys = keys
+    grid._bulk("shipped")
+    assert "Nothing was changed: 3 of the 3 selected orders were refused." in grid.problems.object
+    assert all(f"Order {k}" in grid.problems.object for k in keys)
+    grid._bulk("returned")
+    assert grid.notice == "3 orders set to returned."
+
+
+def test_the_form_marks_wrong_fields_and_saves_nothing(make_state, db, tables):
+    state = make_state()
+    order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' LIMIT 1")
+    form = OrderForm(state=state, order_id=order_id)
+    form.customer_email.value = "not an address"
+    form.discount.value = "-1"
+    before = db.scalar("v", f"SELECT version FROM {tables.orders} WHERE order_id = :i", {"i": order_id})
+    form._save()
+    assert form.customer_email.error_state and "not an e-mail" in form.customer_email.helper_text
+    assert form.discount.error_state and "cannot be negative" in form.discount.helper_text
+    assert "Nothing was saved" in form.error
+    assert db.scalar("v", f"SELECT version FROM {tables.orders} WHERE order_id = :i", {"i": order_id}) == before
+
+
+def test_the_form_saves_a_status_change_and_shows_history(make_state, db, tables):
+    state = make_state()
+    order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' LIMIT 1")
+    form = OrderForm(state=state, order_id=order_id)
+    assert form.status.options == ["pending", "confirmed", "cancelled"]
+    form.status.value = "confirmed"
+    form._save()
+    assert form.notice.startswith(f"Order {order_id} saved") and form.error == ""
+    assert list(form.history.value["To"])[-1] == "confirmed"
+    assert "ops@example.com" in set(form.audit.value["Who"])
+
+
+def test_a_new_order_from_the_form(make_state, db, tables):
+    state = make_state()
+    form = OrderForm(state=state, order_id=0)
+    form.customer_mode.value = "New customer"
+    form.customer_name.value, form.customer_email.value = "Iris Berg", "iris.berg@example.net"
+    form.shipping_address.value = "5 Lake Street"
+    form._add_line()
+    form._save()
+    assert state.order is not None and state.order > 0, "the form reopens on the new order"
+    assert db.scalar("c", f"SELECT c.email FROM {tables.orders} o JOIN {tables.customers} c USING (customer_id) "
+                          "WHERE o.order_id = :i", {"i": state.order}) == "iris.berg@example.net"
+
+
+def test_import_preview_then_apply(make_state, db, tables):
+    view = TransferView(state=make_state())
+    ids = [r["order_id"] for r in db.rows("ids", f"SELECT order_id FROM {tables.orders} WHERE status = 'shipped' LIMIT 3")]
+    view.upload.value = ("order_id,status\n" + "\n".join(f"{i},delivered" for i in ids) + "\n").encode()
+    assert "3 rows</b>: 3 valid" in view.summary.object and not view.apply.disabled
+    view._apply()
+    assert view.notice == "3 orders updated in one transaction."
+    view.upload.value = b"order_id,colour\n1,red\n"
+    assert "Unknown column(s) colour" in view.error and view.apply.disabled
+
+
+def test_today_cards_follow_the_data(make_state):
+    state = make_state()
+    view = TodayView(state=state)
+    summary = state.orders.today()
+    assert f"{summary['orders']:,}" in view.cards.pane.object
+    assert isinstance(view.top_quantity.value, pd.DataFrame)
