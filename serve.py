@@ -86,6 +86,8 @@ def _serve(backend, settings):
 
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
     from dashboard.endpoints import live_sessions, routes
+    from data.assistant import build_assistant, dashboard_links
+    from data.catalog import Catalog
     from data.changes import ChangeFeed
     from data.health import Monitor
     from data.marketplace import Marketplace
@@ -98,7 +100,10 @@ def _serve(backend, settings):
                     feed=feed)
     holder: dict = {}
     context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables), orders=orders,
-                         feed=feed, session_count=lambda: live_sessions(holder["server"]._tornado))
+                         catalog=Catalog(backend.db, backend.tables),
+                         assistant=build_assistant(settings, backend), feed=feed,
+                         dashboard_links=dashboard_links(settings),
+                         session_count=lambda: live_sessions(holder["server"]._tornado))
 
     def page():
         return create_page(context)

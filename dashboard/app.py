@@ -7,11 +7,15 @@ from typing import Callable
 import panel as pn
 import panel_material_ui as pmui
 
+from data.assistant import Assistant
+from data.catalog import Catalog
 from data.changes import ChangeFeed
 from data.health import Monitor
 from data.marketplace import Marketplace
 from data.orders import Orders
 
+from .assistant import AssistantState, AssistantView
+from .catalog import CatalogState, CatalogView
 from .marketplace import MarketplaceState, MarketplaceView
 from .orders import OrdersState, OrdersView
 from .state import AppState, signed_in_user
@@ -20,7 +24,8 @@ from .urls import sync_with_url
 from .widgets import LazyTabs, notice
 
 TITLE = "Lakebase Panel"
-WORKSPACES = {"marketplace": "Marketplace", "orders": "Orders", "system": "System"}
+WORKSPACES = {"marketplace": "Marketplace", "orders": "Orders", "catalog": "Catalog", "assistant": "Assistant",
+              "system": "System"}
 
 
 @dataclass
@@ -30,7 +35,10 @@ class AppContext:
     monitor: Monitor
     marketplace: Marketplace
     orders: Orders
+    catalog: Catalog
+    assistant: Assistant
     feed: ChangeFeed | None = None
+    dashboard_links: tuple[str, str] | None = None
     session_count: Callable[[], int | None] = lambda: None
 
 
@@ -53,6 +61,9 @@ def create_page(context: AppContext) -> pmui.Page:
     system = SystemState(context.monitor, session_count=context.session_count)
     views = {"marketplace": lambda: MarketplaceView(state=MarketplaceState(app, context.marketplace)),
              "orders": lambda: OrdersView(state=OrdersState(app, context.orders, context.feed)),
+             "catalog": lambda: CatalogView(state=CatalogState(app, context.catalog)),
+             "assistant": lambda: AssistantView(state=AssistantState(app, context.assistant),
+                                                dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
     names = list(WORKSPACES)
     tabs = LazyTabs([(WORKSPACES[n], views[n]) for n in names], active=names.index(app.workspace))

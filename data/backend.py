@@ -99,15 +99,19 @@ def prepare(backend: Backend, *, reset_demo: bool = False, progress: bool = True
         demo.refresh_demo_data(db, tables)
 
 
+def create_vector_index(db: Database, tables: Tables) -> None:
+    """The pgvector HNSW index for similar products (idempotent; tens of seconds for 44,000 vectors)."""
+    sql = (SQL_DIR / "fashion_vector_index.sql").read_text().replace("{{schema}}", tables.schema("fashion"))
+    with db.transaction("build_vector_index") as conn:
+        conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+        db.run_script(conn, sql)
+
+
 def build_vector_index_in_background(backend: Backend) -> threading.Thread:
     """The HNSW index takes a while; build it while the app already serves (exact scans until then)."""
-    sql = (SQL_DIR / "fashion_vector_index.sql").read_text().replace("{{schema}}", backend.tables.schema("fashion"))
-
     def build() -> None:
         try:
-            with backend.db.transaction("build_vector_index") as conn:
-                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
-                backend.db.run_script(conn, sql)
+            create_vector_index(backend.db, backend.tables)
             log.info("vector index ready")
         except AppError as exc:
             log.warning("vector index not built: %s (%s)", exc, exc.detail)

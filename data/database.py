@@ -122,7 +122,7 @@ class Database:
     def frame(self, name: str, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Run a named read and return a DataFrame (NUMERIC columns as floats)."""
         def consume(result):
-            return _to_frame(result.fetchall(), list(result.keys()))
+            return to_frame(result.fetchall(), list(result.keys()))
         return self._read(name, sql, params, consume)
 
     def rows(self, name: str, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
@@ -169,7 +169,8 @@ class Database:
         return self.scalar("server_version", "SHOW server_version")
 
 
-def _to_frame(rows: list, columns: list[str]) -> pd.DataFrame:
+def to_frame(rows: list, columns: list[str]) -> pd.DataFrame:
+    """Rows to a DataFrame, NUMERIC columns (Decimal) as floats."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
     for column in frame.columns:
         series = frame[column]

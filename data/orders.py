@@ -587,8 +587,8 @@ class Orders:
         """Today's orders and revenue against the same time yesterday, top products, statuses,
         orders by hour and new customers, in the business time zone."""
         tz = {"tz": self.timezone}
-        day = (f"(created_at AT TIME ZONE :tz)::date")
-        today = f"(now() AT TIME ZONE :tz)::date"
+        day = "(created_at AT TIME ZONE :tz)::date"
+        today = "(now() AT TIME ZONE :tz)::date"
         yesterday_so_far = (f"{day} = {today} - 1 AND (created_at AT TIME ZONE :tz)::time "
                             f"<= (now() AT TIME ZONE :tz)::time")
         totals = self.db.rows("orders_today", f"""

@@ -51,6 +51,13 @@ VARIABLES: tuple[Var, ...] = (
     Var("DATABRICKS_CLIENT_ID", None, "Service principal client ID (injected by Databricks Apps)."),
     Var("DATABRICKS_CLIENT_SECRET", None, "Service principal secret (injected by Databricks Apps).", secret=True),
     Var("DATABRICKS_CONFIG_PROFILE", None, "Profile in ~/.databrickscfg to use instead of the variables above."),
+    # Assistant (Genie and Claude are optional: without them the Assistant explains what to set)
+    Var("GENIE_SPACE_ID", None, "Genie space over this app's tables that answers questions in plain language."),
+    Var("SERVING_ENDPOINT", "databricks-claude-sonnet-4-5",
+        "Serving endpoint of the Claude model that summarises answers, suggests follow-ups and explains failures."),
+    Var("DASHBOARD_ID", None, "Published AI/BI dashboard to show in the Assistant workspace."),
+    Var("ASSISTANT_TIMEOUT", "30", "Seconds a question may take before the assistant gives up."),
+    Var("GENIE_QUESTIONS_PER_MINUTE", "5", "Questions sent to Genie per minute from this process (Genie's limit)."),
     # Tables
     Var("MARKETPLACE_SCHEMA", "marketplace", "Schema holding the synced marketplace gold tables."),
     Var("RETAIL_SCHEMA", "retail360", "Schema of the app-owned Retail360 orders tables."),
@@ -117,6 +124,12 @@ class Settings:
     demo_scale: float
     order_editors: tuple[str, ...]
     timezone: str
+    genie_space_id: str | None
+    serving_endpoint: str
+    dashboard_id: str | None
+    assistant_timeout: float
+    genie_per_minute: int
+    databricks_available: bool
 
     @property
     def mode_label(self) -> str:
@@ -272,6 +285,12 @@ def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool 
         demo_scale=r.number("DEMO_SCALE", 0.01, 1000),
         order_editors=_editors(r.text("ORDER_EDITORS"), mode),
         timezone=_timezone(r.text("APP_TIMEZONE") or "UTC", problems),
+        genie_space_id=r.text("GENIE_SPACE_ID"),
+        serving_endpoint=r.text("SERVING_ENDPOINT") or "databricks-claude-sonnet-4-5",
+        dashboard_id=r.text("DASHBOARD_ID"),
+        assistant_timeout=r.number("ASSISTANT_TIMEOUT", 5, 600),
+        genie_per_minute=r.integer("GENIE_QUESTIONS_PER_MINUTE", 1, 600),
+        databricks_available=bool(r.text("DATABRICKS_HOST") or r.text("DATABRICKS_CONFIG_PROFILE")),
     )
     problems += r.problems
     if problems:

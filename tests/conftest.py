@@ -114,6 +114,35 @@ def clean_env(monkeypatch, tmp_path):
     return monkeypatch
 
 
+# -- the assistant's Genie and Claude ----------------------------------------------------
+
+@pytest.fixture
+def assistant_workspace(pg, database_name, clean_env):
+    """The fake workspace's Genie and serving endpoint, answering from this test's database."""
+    from .fake_workspace import FakeWorkspace
+    with FakeWorkspace(query_dsn=pg.admin_dsn(database_name)) as ws:
+        ws.stream_pause = 0.0
+        for key, value in ws.env().items():
+            clean_env.setenv(key, value)
+        yield ws
+
+
+def make_assistant(db, tables, *, genie=True, claude=True, timeout=10.0, per_minute=50):
+    """An assistant on the fake workspace (through the real SDK), polling fast."""
+    from data.assistant import Assistant
+    from data.assistant.claude import Claude
+    from data.assistant.genie import Genie, RateLimiter
+    from data.assistant.guard import SqlGuard
+    from data.workspace import workspace_client
+
+    from .fake_workspace import ENDPOINT, SPACE_ID
+    w = workspace_client()
+    return Assistant(db, tables, SqlGuard(db, tables),
+                     genie=Genie(w, SPACE_ID, RateLimiter(per_minute), first_poll=0.02, max_poll=0.05) if genie else None,
+                     claude=Claude(w, ENDPOINT) if claude else None, timeout=timeout,
+                     missing=[] if genie else ["GENIE_SPACE_ID"])
+
+
 # -- browser ------------------------------------------------------------------------------
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")

@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,34 @@ import psycopg
 from psycopg import sql
 
 PAT = "dapi-fake-workspace-token"
+SPACE_ID = "01f0fakegeniespace"
+ENDPOINT = "databricks-claude-sonnet-4-5"
+DEFAULT_SQL = ("SELECT city, total_viewers, conversion_rate FROM marketplace.city_investment "
+               "ORDER BY total_viewers DESC LIMIT 10")
+_TYPE_NAMES = {16: "BOOLEAN", 20: "LONG", 21: "SHORT", 23: "INT", 700: "FLOAT", 701: "DOUBLE", 1700: "DECIMAL",
+               1082: "DATE", 1114: "TIMESTAMP", 1184: "TIMESTAMP"}
+
+
+@dataclass
+class GenieScript:
+    """How the fake Genie answers a question: the statuses successive polls see, then the result."""
+
+    statuses: tuple[str, ...] = ("FETCHING_METADATA", "ASKING_AI", "EXECUTING_QUERY", "COMPLETED")
+    sql: str | None = DEFAULT_SQL
+    text: str = "Here is what the data says."
+    error: str | None = None
+    suggested: tuple[str, ...] = ()
+    row_limit: int | None = None          # return only this many rows and say the result was truncated
+    expired: bool = False                 # the first result fetch says QUERY_RESULT_EXPIRED
+
+
+@dataclass
+class Streamed:
+    """A response body sent in chunks (Transfer-Encoding: chunked), a pause between them."""
+
+    chunks: list[bytes]
+    content_type: str = "text/event-stream"
+    pause: float = 0.02
 
 
 @dataclass
@@ -46,8 +75,15 @@ class FakeWorkspace:
 
     def __init__(self, *, admin_dsn: str | None = None, role: str | None = None, pg_host: str = "127.0.0.1",
                  instance_name: str = "lakebase-demo", endpoint_name: str = "projects/demo/branches/production/endpoints/primary",
-                 user_name: str = "3f1c9a52-0000-4000-8000-00000000abcd", token_ttl: float = 3600.0):
+                 user_name: str = "3f1c9a52-0000-4000-8000-00000000abcd", token_ttl: float = 3600.0,
+                 query_dsn: str | None = None):
         self.admin_dsn = admin_dsn
+        self.query_dsn = query_dsn            # where the fake Genie runs its SQL (the test database)
+        self.genie_scripts: list[tuple[str, GenieScript]] = []
+        self.genie_messages: dict[str, dict] = {}
+        self.feedback: list[dict] = []
+        self.serving_requests: list[dict] = []
+        self.stream_pause = 0.02
         self.role = role
         self.pg_host = pg_host
         self.instance_name = instance_name
@@ -60,6 +96,8 @@ class FakeWorkspace:
         self._lock = threading.Lock()
         self._routes: list[tuple[str, re.Pattern, Callable]] = []
         self._add_routes()
+        self._genie_routes()
+        self._serving_routes()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -103,6 +141,15 @@ class FakeWorkspace:
     def revoke(self) -> None:
         """Invalidate the current token without issuing a new one (as a revoked credential)."""
         self.set_role_password("revoked-" + secrets.token_urlsafe(16))
+
+    def script(self, phrase: str, **script) -> GenieScript:
+        """Questions containing `phrase` (case-insensitive) are answered as described."""
+        entry = GenieScript(**script)
+        self.genie_scripts.insert(0, (phrase.lower(), entry))
+        return entry
+
+    def _script_for(self, question: str) -> GenieScript:
+        return next((s for phrase, s in self.genie_scripts if phrase in question.lower()), GenieScript())
 
     def issue_token(self) -> tuple[str, datetime]:
         token = "lbtok-" + secrets.token_urlsafe(24)
@@ -154,6 +201,150 @@ class FakeWorkspace:
             token, expires = self.issue_token()
             return 200, {"token": token, "expire_time": expires.isoformat().replace("+00:00", "Z")}
 
+    # -- Genie ------------------------------------------------------------------------------
+
+    def _genie_routes(self) -> None:
+        base = r"/api/2\.0/genie/spaces/(?P<space>[^/]+)"
+        message_path = base + r"/conversations/(?P<conversation>[^/]+)/messages/(?P<message>[^/]+)"
+
+        def known(match) -> bool:
+            return match["space"] == SPACE_ID
+
+        @self.route("POST", base + r"/start-conversation")
+        def start(match, body):
+            if not known(match):
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Genie space not found"}
+            conversation = "conv-" + secrets.token_hex(6)
+            message = self._new_message(conversation, (body or {}).get("content", ""))
+            return 200, {"conversation_id": conversation, "message_id": message["message_id"],
+                         "conversation": {"id": conversation, "space_id": SPACE_ID, "title": message["content"]},
+                         "message": self._message_json(message)}
+
+        @self.route("POST", base + r"/conversations/(?P<conversation>[^/]+)/messages")
+        def follow_up(match, body):
+            if not known(match):
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Genie space not found"}
+            message = self._new_message(match["conversation"], (body or {}).get("content", ""))
+            return 200, self._message_json(message)
+
+        @self.route("GET", message_path)
+        def poll(match, body):
+            message = self.genie_messages.get(match["message"])
+            if message is None:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "message not found"}
+            message["polls"] += 1
+            return 200, self._message_json(message)
+
+        @self.route("GET", message_path + r"/attachments/(?P<attachment>[^/]+)/query-result")
+        def result(match, body):
+            message = self.genie_messages[match["message"]]
+            return 200, self._statement(message)
+
+        @self.route("POST", message_path + r"/attachments/(?P<attachment>[^/]+)/execute-query")
+        def rerun(match, body):
+            message = self.genie_messages[match["message"]]
+            message["reruns"] += 1
+            return 200, self._statement(message)
+
+        @self.route("POST", message_path + r"/feedback")
+        def feedback(match, body):
+            self.feedback.append({"message_id": match["message"], **(body or {})})
+            return 200, {}
+
+    def _new_message(self, conversation: str, content: str) -> dict:
+        message = {"message_id": "msg-" + secrets.token_hex(6), "conversation_id": conversation,
+                   "content": content, "script": self._script_for(content), "polls": 0, "reruns": 0}
+        with self._lock:
+            self.genie_messages[message["message_id"]] = message
+        return message
+
+    def _status(self, message: dict) -> str:
+        script = message["script"]
+        status = script.statuses[min(message["polls"], len(script.statuses)) - 1] if message["polls"] else "SUBMITTED"
+        if status == "COMPLETED" and script.expired and not message["reruns"]:
+            return "QUERY_RESULT_EXPIRED"
+        return status
+
+    def _message_json(self, message: dict) -> dict:
+        status, script = self._status(message), message["script"]
+        body = {"id": message["message_id"], "message_id": message["message_id"], "space_id": SPACE_ID,
+                "conversation_id": message["conversation_id"], "content": message["content"], "status": status}
+        if status in ("COMPLETED", "QUERY_RESULT_EXPIRED"):
+            attachments = [{"attachment_id": "att-text", "text": {"content": script.text}}]
+            if script.sql:
+                rows = self._rows(message)
+                attachments.append({"attachment_id": "att-query", "query": {
+                    "query": script.sql, "description": "Query written by the fake Genie", "title": "Result",
+                    "query_result_metadata": {"row_count": len(rows[1]), "is_truncated": bool(script.row_limit)}}})
+            if script.suggested:
+                attachments.append({"attachment_id": "att-next", "suggested_questions": {
+                    "questions": list(script.suggested)}})
+            body["attachments"] = attachments
+            message.setdefault("completed_at", time.monotonic())    # for the assistant benchmark
+        if status == "FAILED":
+            body["error"] = {"error": script.error or "Genie could not generate SQL", "type": "GENERIC_SQL_EXCEPTION"}
+        return body
+
+    def _rows(self, message: dict) -> tuple[list[tuple[str, str]], list[list]]:
+        """The script's SQL run on the test database: (name, type) columns and string rows."""
+        if "rows" not in message:
+            with psycopg.connect(self.query_dsn, autocommit=True) as conn:
+                cursor = conn.execute(message["script"].sql)
+                columns = [(c.name, _TYPE_NAMES.get(c.type_code, "STRING")) for c in cursor.description]
+                rows = [[None if v is None else str(v) for v in row] for row in cursor.fetchall()]
+            limit = message["script"].row_limit
+            message["rows"] = (columns, rows[:limit] if limit else rows)
+        return message["rows"]
+
+    def _statement(self, message: dict) -> dict:
+        columns, rows = self._rows(message)
+        return {"statement_response": {
+            "statement_id": "stmt-" + message["message_id"], "status": {"state": "SUCCEEDED"},
+            "manifest": {"format": "JSON_ARRAY", "total_row_count": len(rows),
+                         "truncated": bool(message["script"].row_limit),
+                         "schema": {"column_count": len(columns), "columns": [
+                             {"name": n, "type_name": t, "type_text": t.lower(), "position": i}
+                             for i, (n, t) in enumerate(columns)]}},
+            "result": {"chunk_index": 0, "row_offset": 0, "row_count": len(rows), "data_array": rows}}}
+
+    # -- Claude on a serving endpoint -------------------------------------------------------
+
+    def _serving_routes(self) -> None:
+        @self.route("POST", r"/serving-endpoints/(?P<name>[^/]+)/invocations")
+        def invoke(match, body):
+            if match["name"] != ENDPOINT:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Endpoint {match['name']} not found"}
+            self.serving_requests.append(body or {})
+            reply = self.claude_reply(body or {})
+            if (body or {}).get("stream"):
+                words = reply.split(" ")
+                chunks = [f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': w + (' ' if i < len(words) - 1 else '')}}]})}\n\n".encode()
+                          for i, w in enumerate(words)]
+                return 200, Streamed(chunks + [b"data: [DONE]\n\n"], pause=self.stream_pause)
+            return 200, {"id": "chatcmpl-fake", "object": "chat.completion", "model": ENDPOINT,
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": reply}}],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": len(reply.split()), "total_tokens": 20}}
+
+    def claude_reply(self, body: dict) -> str:
+        """Canned answers, chosen by what the system prompt asks for."""
+        messages = body.get("messages", [])
+        system = next((m["content"] for m in messages if m.get("role") == "system"), "")
+        user = next((m["content"] for m in messages if m.get("role") == "user"), "")
+        if "Summarise" in system:
+            rows = user.split("Result: ", 1)[1].split(" rows", 1)[0] if "Result: " in user else "some"
+            return f"Summary: the result has {rows} rows, led by the first row shown."
+        if "follow-up questions" in system:
+            return json.dumps(["Which city converts best?", "How did demand change last quarter?",
+                               "What is the revenue per city?"])
+        if "could not be answered" in system:
+            return json.dumps({"explanation": "The question was too broad for the available tables.",
+                               "rephrasings": ["Show viewers per city last month",
+                                               "Which 5 cities have the highest conversion?"]})
+        if "Write one PostgreSQL SELECT" in system:
+            return f"```sql\n{self._script_for(user).sql or DEFAULT_SQL}\n```"
+        return "I am a fake Claude."
+
     # -- HTTP plumbing --------------------------------------------------------------------
 
     def _dispatch(self, method: str, path: str, body: dict | None, headers: dict) -> tuple[int, dict, dict]:
@@ -196,6 +387,17 @@ class FakeWorkspace:
                 path = self.path.split("?", 1)[0]
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status, payload, extra = workspace._dispatch(method, path, body, headers)
+                if isinstance(payload, Streamed):
+                    self.send_response(status)
+                    self.send_header("Content-Type", payload.content_type)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for chunk in payload.chunks:
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                        threading.Event().wait(payload.pause)
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -1,7 +1,6 @@
 """An analyst explores the Marketplace workspace in Chromium."""
 from __future__ import annotations
 
-import re
 
 import pytest
 

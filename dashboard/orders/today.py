@@ -9,7 +9,6 @@ import param
 from bokeh.models import NumeralTickFormatter
 from bokeh.models.widgets.tables import NumberFormatter
 
-from data.order_rules import STATUSES
 
 from .. import format as fmt
 from ..widgets import CardRow, LiveChart, card_html, heading

@@ -1,0 +1,270 @@
+"""The Catalog workspace: browse fashion products with facets and paging, open one to see the
+products that look most like it, and pick a user to see their style and recommendations."""
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import param
+
+from data.catalog import FACETS, SORTS
+
+from ..urls import sync_with_url
+from ..widgets import CARD_CSS, LazyTabs, empty_html, heading
+from .state import PAGE_SIZE, TABS, CatalogState
+
+TAB_TITLES = {"browse": "Browse", "product": "Product & similar", "style": "User style"}
+SORT_LABELS = {"name": "Name", "price_low": "Price: low to high", "price_high": "Price: high to low",
+               "newest": "Newest season first"}
+SCOPE_LABELS = {"any": "Any product", "gender": "Same gender", "category": "Same category"}
+# CSS colours for the catalog's colour names (swatches); unknown names get a neutral grey.
+SWATCHES = {
+    "Black": "#111", "White": "#fff", "Blue": "#1e63d6", "Brown": "#7b4a26", "Grey": "#8a8a8a", "Red": "#d32f2f",
+    "Green": "#2e7d32", "Pink": "#f48fb1", "Navy Blue": "#1a237e", "Purple": "#7b1fa2", "Silver": "#c0c0c0",
+    "Yellow": "#fdd835", "Beige": "#e8d9b5", "Gold": "#d4af37", "Maroon": "#800000", "Orange": "#fb8c00",
+    "Olive": "#808000", "Multi": "linear-gradient(135deg,#e53935,#fdd835,#43a047,#1e88e5)", "Cream": "#fffdd0",
+    "Charcoal": "#36454f", "Peach": "#ffcba4", "Off White": "#f8f6ee", "Lavender": "#b57edc", "Khaki": "#c3b091",
+    "Teal": "#008080", "Magenta": "#d81b60", "Mustard": "#e1ad01", "Tan": "#d2b48c",
+}
+PRODUCT_CSS = CARD_CSS + """
+.product { border: 1px solid rgba(128,128,128,.28); border-radius: 10px; padding: 10px 12px; height: 100%;
+           box-sizing: border-box; font-size: .85rem; line-height: 1.35; }
+.product img { width: 100%; height: 140px; object-fit: contain; margin-bottom: 6px; }
+.product .name { font-weight: 600; margin-bottom: 4px; }
+.product .meta { opacity: .75; }
+.product .price { font-size: 1.05rem; font-weight: 600; margin-top: 6px; }
+.product .distance { float: right; opacity: .7; font-size: .8rem; margin-top: 8px; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 5px;
+          border: 1px solid rgba(0,0,0,.25); vertical-align: -1px; }
+.chips span { display: inline-block; border: 1px solid rgba(128,128,128,.4); border-radius: 12px;
+              padding: 1px 9px; margin: 2px 4px 2px 0; font-size: .85rem; }
+"""
+
+
+def swatch(color: str) -> str:
+    return f'<span class="swatch" style="background:{SWATCHES.get(color, "#9e9e9e")}"></span>'
+
+
+def money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def product_html(row: dict) -> str:
+    """A product card: image (when the table has one), name, category, colour swatch, price."""
+    image = row.get("image_url")
+    picture = f'<img src="{html.escape(str(image))}" alt="" loading="lazy">' if image else ""
+    distance = row.get("distance")
+    similarity = (f'<span class="distance" title="cosine distance">distance {distance:.3f}</span>'
+                  if distance is not None and not pd.isna(distance) else "")
+    return (f'<div class="product">{picture}<div class="name">{html.escape(row["product_display_name"])}</div>'
+            f'<div class="meta">{html.escape(row["article_type"])} · {html.escape(row["gender"])} · '
+            f'{html.escape(row["season"])}</div>'
+            f'<div class="meta">{swatch(row["base_color"])}{html.escape(row["base_color"])}</div>'
+            f'{similarity}<div class="price">{money(float(row["price"]))}</div></div>')
+
+
+class ProductCards(pn.viewable.Viewer):
+    """A grid of product cards, each with a button that opens the product."""
+
+    def __init__(self, open_product, empty: str, **params):
+        super().__init__(**params)
+        self.open_product, self.empty = open_product, empty
+        self.grid = pn.FlexBox(sizing_mode="stretch_width", gap="12px")
+
+    def show(self, rows: pd.DataFrame, empty: str | None = None) -> None:
+        if rows is None or rows.empty:
+            self.grid.objects = [pn.pane.HTML(empty_html(empty or self.empty), stylesheets=[PRODUCT_CSS],
+                                              sizing_mode="stretch_width")]
+            return
+        self.grid.objects = [self._card(row) for row in rows.to_dict("records")]
+
+    def _card(self, row: dict):
+        button = pmui.Button(label="Similar items", icon="image_search", variant="text", size="small")
+        button.on_click(lambda _, pid=row["product_id"]: self.open_product(pid))
+        return pn.Column(pn.pane.HTML(product_html(row), stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width"),
+                         button, width=230, margin=0)
+
+    def __panel__(self):
+        return self.grid
+
+
+class BrowseTab(pn.viewable.Viewer):
+    """Facets and a price range on the left, a page of product cards on the right."""
+
+    state = param.ClassSelector(class_=CatalogState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        self.search = pmui.TextInput(label="Search product names", value=s.search, sizing_mode="stretch_width")
+        self.search.param.watch(lambda e: s.param.update(search=e.new), "value")
+        self.facets = {facet: pmui.MultiChoice(label=label, options=list(getattr(s, facet)),
+                                               value=list(getattr(s, facet)), sizing_mode="stretch_width")
+                       for facet, label in FACETS.items()}
+        for facet, widget in self.facets.items():
+            widget.param.watch(lambda e, f=facet: s.param.update(**{f: list(e.new)}), "value")
+        self.price_min = pmui.FloatInput(label="Lowest price", value=s.price_min, start=0, width=120)
+        self.price_max = pmui.FloatInput(label="Highest price", value=s.price_max, start=0, width=120)
+        self.price_min.param.watch(lambda e: s.param.update(price_min=e.new), "value")
+        self.price_max.param.watch(lambda e: s.param.update(price_max=e.new), "value")
+        self.sort = pmui.Select(label="Sort by", options={v: k for k, v in SORT_LABELS.items()}, value=s.sort,
+                                width=220)
+        self.sort.param.watch(lambda e: s.param.update(sort=e.new), "value")
+        clear = pmui.Button(label="Clear filters", icon="filter_alt_off", variant="outlined", size="small")
+        clear.on_click(lambda _: self._clear())
+        self.clear = clear
+        self.pager = pmui.Pagination(count=1, value=0, size="small")
+        self.pager.param.watch(lambda e: s.param.update(page=int(e.new) + 1), "value")
+        self.summary = pn.pane.HTML("", margin=(14, 10))
+        self.cards = ProductCards(s.open_product, "No product matches these filters. Remove a filter or widen "
+                                                  "the price range.")
+        s.param.watch(lambda e: self._show_products(), ["search", "price_min", "price_max", "sort", "page",
+                                                        *FACETS])
+        s.param.watch(lambda e: self._show_facets(), ["search", "price_min", "price_max", *FACETS])
+        self._show_products()
+        self._show_facets()
+
+    def _clear(self) -> None:
+        self.state.clear_filters()
+        with param.parameterized.discard_events(self.search):
+            self.search.value = ""
+        self.price_min.value = self.price_max.value = None
+        for widget in self.facets.values():
+            widget.value = []
+
+    def _show_products(self) -> None:
+        page = self.state.products()
+        if self.state.error:
+            self.summary.object = ""
+            self.cards.show(None, self.state.error)
+            return
+        self.cards.show(page.rows)
+        self.pager.param.update(count=page.pages, value=page.page - 1)
+        estimate = "about " if page.total_is_estimate else ""       # last: the summary says the page is shown
+        self.summary.object = (f"<b>{estimate}{page.total:,}</b> product{'s' if page.total != 1 else ''}"
+                               + (f" · {page.first_row:,}–{page.last_row:,}" if page.total else ""))
+
+    def _show_facets(self) -> None:
+        counts = self.state.facet_counts()
+        for facet, widget in self.facets.items():
+            chosen = list(getattr(self.state, facet))
+            frame = counts.get(facet, pd.DataFrame(columns=["value", "products"]))
+            options = {f"{value} ({n:,})": value for value, n in zip(frame["value"], frame["products"])}
+            for value in chosen:                      # a chosen value stays listed even when nothing is left
+                if value not in options.values():
+                    options[f"{value} (0)"] = value
+            widget.param.update(options=options, value=chosen)
+
+    def __panel__(self):
+        low, high = self.state.catalog.price_range()
+        prices = pn.Row(self.price_min, self.price_max)
+        hint = pn.pane.HTML(f"<span style='opacity:.7;font-size:.8rem'>Prices run from {money(low)} to "
+                            f"{money(high)}.</span>", margin=(0, 10))
+        side = pn.Column(self.search, *self.facets.values(), prices, hint, self.clear, width=300)
+        main = pn.Column(pn.Row(self.summary, pn.layout.HSpacer(), self.sort), self.cards, self.pager,
+                         sizing_mode="stretch_width")
+        return pn.Row(side, main, sizing_mode="stretch_width")
+
+
+class ProductTab(pn.viewable.Viewer):
+    """The opened product and the products whose images look most like it."""
+
+    state = param.ClassSelector(class_=CatalogState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        self.details = pn.pane.HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
+        self.scope = pmui.RadioButtonGroup(options={v: k for k, v in SCOPE_LABELS.items()}, value=s.scope,
+                                           size="small")
+        self.scope.param.watch(lambda e: s.param.update(scope=e.new), "value")
+        self.cards = ProductCards(s.open_product, "No similar products: this product has no image embedding.")
+        s.param.watch(lambda e: self._show(), ["product_id", "scope"])
+        self._show()
+
+    def _show(self) -> None:
+        s = self.state
+        product = s.product()
+        if product is None:
+            self.details.object = empty_html(s.error or (
+                "Open a product from Browse to see its details and the products that look most like it."
+                if s.product_id is None else f"There is no product {s.product_id}."))
+            self.cards.show(None)
+            return
+        facts = "".join(f"<tr><td style='opacity:.7;padding-right:14px'>{label}</td><td>"
+                        f"{swatch(product[f]) if f == 'base_color' else ''}{html.escape(str(product[f]))}</td></tr>"
+                        for f, label in FACETS.items())
+        self.details.object = (
+            f"<h3 style='margin:6px 0'>{html.escape(product['product_display_name'])}</h3>"
+            f"<div class='price' style='font-size:1.3rem;font-weight:600'>{money(product['price'])}</div>"
+            f"<table style='margin-top:8px'>{facts}<tr><td style='opacity:.7'>Year</td><td>{product['year']}"
+            f"</td></tr><tr><td style='opacity:.7'>Product id</td><td>{product['product_id']}</td></tr></table>")
+        self.cards.show(s.similar())
+
+    def __panel__(self):
+        return pn.Column(self.details, heading("Similar products (by image embedding, nearest first)"),
+                         self.scope, self.cards, sizing_mode="stretch_width")
+
+
+class StyleTab(pn.viewable.Viewer):
+    """A user's style features and the products nearest to their style."""
+
+    state = param.ClassSelector(class_=CatalogState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        people = s.catalog.users(limit=5000)
+        self._ids = {f"{r.user_name} (#{r.user_id})": int(r.user_id) for r in people.itertuples()}
+        current = next((label for label, uid in self._ids.items() if uid == s.user_id), None)
+        self.picker = pmui.AutocompleteInput(label="User", options=list(self._ids), value=current, restrict=True,
+                                             width=320, placeholder="Type a name")
+        self.picker.param.watch(lambda e: s.param.update(user_id=self._ids.get(e.new)), "value")
+        self.profile = pn.pane.HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
+        self.cards = ProductCards(s.open_product, "No product matches this user's types, colours and price band.")
+        s.param.watch(lambda e: self._show(), "user_id")
+        self._show()
+
+    def _show(self) -> None:
+        s = self.state
+        style = s.style()
+        if style is None:
+            self.profile.object = empty_html(s.error or ("Pick a user to see their style and recommendations."
+                                                         if s.user_id is None else f"There is no user {s.user_id}."))
+            self.cards.show(None)
+            return
+        chips = lambda items, swatches=False: "".join(  # noqa: E731
+            f"<span>{swatch(i) if swatches else ''}{html.escape(i)}</span>" for i in items)
+        self.profile.object = (
+            f"<h3 style='margin:6px 0'>{html.escape(style.user_name)}</h3>"
+            f"<div class='meta'>{html.escape(style.gender)} · {html.escape(style.age_band)} · "
+            f"{html.escape(style.region)} · {style.num_interactions} interactions</div>"
+            f"<div class='chips' style='margin-top:8px'><b>Prefers</b> {chips(style.preferred_categories)}</div>"
+            f"<div class='chips'><b>Colours</b> {chips(style.preferred_colors, True)}</div>"
+            f"<div style='margin-top:4px'><b>Price band</b> {money(style.min_price)} – {money(style.max_price)} "
+            f"(average {money(style.avg_price)})</div>")
+        self.cards.show(s.recommendations())
+
+    def __panel__(self):
+        return pn.Column(self.picker, self.profile, heading("Recommended for this user (nearest to their style)"),
+                         self.cards, sizing_mode="stretch_width")
+
+
+class CatalogView(pn.viewable.Viewer):
+    state = param.ClassSelector(class_=CatalogState)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.state
+        builders = {"browse": BrowseTab, "product": ProductTab, "style": StyleTab}
+        self.tabs = LazyTabs([(TAB_TITLES[name], lambda b=builders[name]: b(state=s)) for name in TABS],
+                             active=TABS.index(s.tab))
+        self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
+        s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
+        sync_with_url(s, {"product_id": "product", "user_id": "user"}, s.app.notify)
+
+    def __panel__(self):
+        return pn.Column(self.tabs, sizing_mode="stretch_width")
+

@@ -1,0 +1,53 @@
+"""The assistant: Genie writes and runs SQL, Claude summarises and explains, the SQL guard
+protects every query the app itself runs."""
+from __future__ import annotations
+
+import logging
+
+from .claude import Claude
+from .genie import Genie, RateLimiter
+from .guard import SqlGuard
+from .service import Answer, Assistant, Conversation, Failure, download
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Answer", "Assistant", "Conversation", "Failure", "build_assistant", "download"]
+
+
+def build_assistant(settings, backend) -> Assistant:
+    """Genie and Claude as far as the settings allow; what is missing is said, not raised."""
+    from ..workspace import workspace_client
+
+    missing: list[str] = []
+    workspace = backend.workspace
+    if workspace is None and settings.databricks_available:
+        try:
+            workspace = workspace_client()
+        except Exception as exc:  # bad credentials must not stop the rest of the app
+            log.warning("Databricks workspace unavailable for the assistant: %s", exc)
+            missing.append("valid Databricks credentials (the ones in the environment were refused)")
+    if workspace is None and not missing:
+        missing.append("DATABRICKS_HOST with DATABRICKS_TOKEN (or the app's service principal, as Databricks "
+                       "Apps provides) so the app can reach Genie and the Claude serving endpoint named by "
+                       f"SERVING_ENDPOINT (now {settings.serving_endpoint})")
+    if not settings.genie_space_id:
+        missing.append("GENIE_SPACE_ID, the id of a Genie space over these tables (in the Genie space's URL)")
+    genie = claude = None
+    if workspace is not None:
+        if settings.genie_space_id:
+            genie = Genie(workspace, settings.genie_space_id, RateLimiter(settings.genie_per_minute))
+        claude = Claude(workspace, settings.serving_endpoint)
+    guard = SqlGuard(backend.db, backend.tables)
+    return Assistant(backend.db, backend.tables, guard, genie=genie, claude=claude,
+                     timeout=settings.assistant_timeout, missing=missing)
+
+
+def dashboard_links(settings) -> tuple[str, str] | None:
+    """(embed URL, published URL) of the AI/BI dashboard named by DASHBOARD_ID, if one is set."""
+    if not settings.dashboard_id or not settings.databricks_host:
+        return None
+    host = settings.databricks_host.rstrip("/")
+    host = host if host.startswith(("http://", "https://")) else f"https://{host}"
+    from urllib.parse import quote
+    dashboard = quote(settings.dashboard_id, safe="")
+    return f"{host}/embed/dashboardsv3/{dashboard}", f"{host}/dashboardsv3/{dashboard}/published"

@@ -1,0 +1,308 @@
+"""The assistant: a question in plain language becomes SQL, a result, a summary and follow-ups.
+
+Genie writes and runs the SQL when a space is configured; without Genie, Claude writes SQL from
+the app's own schema and the SQL guard runs it; `/sql SELECT …` runs a person's own query through
+the same guard. Answers to the same question are cached for five minutes. Every question is
+logged (who, what, SQL, how long, cached, outcome) and thumbs up/down are stored.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import pandas as pd
+from cachetools import TTLCache
+from sqlalchemy import text
+
+from ..database import Database
+from ..errors import AppError, Category, ValidationError
+from ..metrics import metrics
+from ..tables import Tables
+from .claude import Claude
+from .genie import Cancelled, Genie
+from .guard import SqlGuard
+
+log = logging.getLogger(__name__)
+
+# Questions this app's own tables can answer, offered before the first question.
+STARTERS = (
+    "Which 10 cities had the most viewers last month?",
+    "How many orders were placed today, by status?",
+    "What is the average order value by product category over the last 30 days?",
+    "Which amenities lift confirmations most for ski resorts?",
+    "How does mobile conversion compare with desktop in Phuket?",
+    "Which fashion article types have the most products, and at what average price?",
+)
+SQL_STARTER = ("/sql SELECT city, total_viewers, conversion_rate FROM city_investment "
+               "ORDER BY total_viewers DESC LIMIT 10")
+SQL_COMMAND = re.compile(r"^\s*/sql\b\s*(.*)$", re.IGNORECASE | re.DOTALL)
+MAX_QUESTION = 2000
+
+
+@dataclass
+class Conversation:
+    """One chat: the Genie conversation it continues, and the question that started it."""
+
+    genie_id: str | None = None
+    first_question: str | None = None
+
+
+@dataclass
+class Answer:
+    question: str
+    source: str                              # genie | claude | sql
+    frame: pd.DataFrame
+    sql: str | None = None
+    text: str = ""                           # Genie's own answer text
+    row_count: int = 0
+    truncated: bool = False
+    cached: bool = False
+    seconds: float = 0.0
+    suggested: list[str] = field(default_factory=list)
+    conversation_id: str | None = None
+    message_id: str | None = None
+    log_id: int | None = None
+    summary: str | None = None               # Claude's, once streamed
+    follow_up_questions: list[str] | None = None
+
+
+@dataclass
+class Failure:
+    question: str
+    outcome: str                             # failed | cancelled | timeout | refused | unavailable | no_sql
+    message: str
+    source: str = "none"                     # what was asked: genie | claude | sql | none
+    sql: str | None = None
+    text: str = ""
+    log_id: int | None = None
+
+
+class Assistant:
+    def __init__(self, db: Database, tables: Tables, guard: SqlGuard, *, genie: Genie | None = None,
+                 claude: Claude | None = None, timeout: float = 30.0, cache_seconds: float = 300,
+                 cache_size: int = 100, missing: list[str] | None = None):
+        self.db, self.t, self.guard, self.genie, self.claude = db, tables, guard, genie, claude
+        self.timeout = timeout
+        self.missing = missing or []
+        self._cache: TTLCache = TTLCache(maxsize=cache_size, ttl=cache_seconds)
+        self._lock = threading.Lock()
+        self._schema_text: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return "genie" if self.genie else "claude" if self.claude else "sql"
+
+    def starter_questions(self) -> list[str]:
+        """Plain-language starters when something can answer them, else a /sql example."""
+        return list(STARTERS) if self.mode != "sql" else [SQL_STARTER]
+
+    # -- asking ---------------------------------------------------------------------------
+
+    def ask(self, user: str, question: str, conversation: Conversation, *, on_status: Callable[[str], None],
+            on_wait: Callable[[int, float], None] = lambda position, seconds: None,
+            cancel: threading.Event | None = None) -> Answer | Failure:
+        cancel = cancel or threading.Event()
+        question = question.strip()
+        started = time.monotonic()
+        if not question:
+            return Failure(question, "refused", "Type a question, or /sql followed by a SELECT query.")
+        if len(question) > MAX_QUESTION:
+            return self._logged(user, Failure(question, "refused", f"Questions are limited to {MAX_QUESTION:,} "
+                                                                   "characters."), started)
+        command = SQL_COMMAND.match(question)
+        try:
+            if command:
+                return self._logged(user, self._run_sql(question, command.group(1), on_status), started)
+            key = self._cache_key(question, conversation)
+            with self._lock:
+                hit = self._cache.get(key)
+            metrics.record_cache("assistant_answers", hit=hit is not None)
+            if hit is not None:
+                on_status("CACHED")
+                return self._logged(user, replace(hit, cached=True, seconds=0.0, log_id=None), started)
+            if self.genie:
+                result = self._ask_genie(question, conversation, on_status, on_wait, cancel, started)
+            elif self.claude:
+                result = self._ask_claude(question, on_status)
+            else:
+                result = Failure(question, "unavailable", self.unavailable_message())
+            if isinstance(result, Answer):
+                result.seconds = time.monotonic() - started
+                with self._lock:
+                    self._cache[key] = result
+            conversation.first_question = conversation.first_question or question
+            return self._logged(user, result, started)
+        except Cancelled:
+            return self._logged(user, Failure(question, "cancelled", "Stopped. Ask again whenever you like.",
+                                              source=self.mode), started)
+        except AppError as exc:
+            outcome = "timeout" if exc.category is Category.TIMEOUT else "failed"
+            message = (f"No answer within {self.timeout:.0f} seconds. Try a narrower question (one measure, "
+                       "one period) or ask again in a moment." if outcome == "timeout" else exc.message)
+            log.warning("assistant question failed outcome=%s detail=%s", outcome, exc.detail or exc.message)
+            return self._logged(user, Failure(question, outcome, message, source=self.mode), started)
+
+    def _cache_key(self, question: str, conversation: Conversation) -> tuple:
+        normalise = lambda q: re.sub(r"\s+", " ", q.strip().lower())  # noqa: E731
+        context = normalise(conversation.first_question) if conversation.first_question else ""
+        return (self.mode, context, normalise(question))
+
+    def _run_sql(self, question: str, sql: str, on_status) -> Answer | Failure:
+        on_status("EXECUTING_QUERY")
+        try:
+            result = self.guard.run(sql)
+        except ValidationError as exc:
+            return Failure(question, "refused", exc.message, source="sql", sql=sql)
+        return Answer(question, "sql", result.frame, sql=result.sql, row_count=len(result.frame),
+                      truncated=result.truncated, seconds=result.seconds)
+
+    def _ask_genie(self, question, conversation, on_status, on_wait, cancel, started) -> Answer | Failure:
+        reply = self.genie.ask(question, conversation.genie_id, on_status=on_status, on_wait=on_wait,
+                               cancel=cancel, deadline=started + self.timeout)
+        conversation.genie_id = reply.conversation_id
+        ids = dict(conversation_id=reply.conversation_id, message_id=reply.message_id)
+        if reply.status == "FAILED":
+            return Failure(question, "failed", f"Genie could not answer: {reply.error or 'it gave no reason'}.",
+                           source="genie", sql=reply.sql, text=reply.text)
+        if reply.status == "CANCELLED":
+            return Failure(question, "cancelled", "Genie cancelled this question.", source="genie", sql=reply.sql)
+        if not reply.sql or reply.frame is None:
+            return Failure(question, "no_sql", "Genie answered without a query, so there is no table to show.",
+                           source="genie", text=reply.text)
+        answer = Answer(question, "genie", reply.frame, sql=reply.sql, text=reply.text or reply.description,
+                        row_count=reply.row_count or len(reply.frame), truncated=reply.truncated,
+                        suggested=reply.suggested)
+        answer.conversation_id, answer.message_id = ids["conversation_id"], ids["message_id"]
+        return answer
+
+    def _ask_claude(self, question: str, on_status) -> Answer | Failure:
+        on_status("ASKING_AI")
+        sql = self.claude.write_sql(question, self.schema_text())
+        on_status("EXECUTING_QUERY")
+        try:
+            result = self.guard.run(sql)
+        except ValidationError as exc:
+            return Failure(question, "refused", f"The query Claude wrote was not run: {exc.message}",
+                           source="claude", sql=sql)
+        return Answer(question, "claude", result.frame, sql=result.sql, row_count=len(result.frame),
+                      truncated=result.truncated)
+
+    def schema_text(self) -> str:
+        """The app's tables and columns, for Claude to write SQL against."""
+        if self._schema_text is None:
+            rows = self.db.rows("assistant_schema", """
+                SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns
+                WHERE table_schema || '.' || table_name = ANY(:tables)
+                ORDER BY table_schema, table_name, ordinal_position""", {"tables": self.guard.allowed_tables})
+            tables: dict[str, list[str]] = {}
+            for r in rows:
+                tables.setdefault(f"{r['table_schema']}.{r['table_name']}", []).append(
+                    f"{r['column_name']} {r['data_type']}")
+            self._schema_text = "\n".join(f"{name}({', '.join(columns)})" for name, columns in tables.items())
+        return self._schema_text
+
+    def unavailable_message(self) -> str:
+        return ("Questions in plain language need Genie or Claude: " + "; ".join(self.missing) +
+                ". Meanwhile, /sql SELECT … runs a read-only query on the app's tables.")
+
+    # -- after an answer ------------------------------------------------------------------
+
+    def summary(self, answer: Answer) -> Iterator[str]:
+        """Claude's summary as it streams in; kept on the answer, so a cached answer repeats it."""
+        if answer.summary is not None:
+            if answer.summary:
+                yield answer.summary
+            return
+        if self.claude is None or answer.frame.empty:
+            return
+        pieces = []
+        for piece in self.claude.summary(answer.question, answer.frame, answer.sql, answer.truncated):
+            pieces.append(piece)
+            yield piece
+        answer.summary = "".join(pieces)
+
+    def follow_ups(self, answer: Answer) -> list[str]:
+        """Genie's suggestions, else Claude's; kept on the answer like the summary."""
+        if answer.follow_up_questions is None:
+            answer.follow_up_questions = self._follow_ups(answer)
+        return answer.follow_up_questions or []
+
+    def _follow_ups(self, answer: Answer) -> list[str] | None:
+        """None when Claude failed, so a later showing asks again."""
+        if answer.suggested:
+            return answer.suggested[:3]
+        if self.claude is None or answer.frame.empty:
+            return []
+        try:
+            return self.claude.follow_ups(answer.question, answer.frame)
+        except AppError as exc:
+            log.warning("follow-up questions unavailable: %s", exc.detail or exc.message)
+            return None
+
+    def explain(self, failure: Failure) -> tuple[str, list[str]]:
+        if self.claude is None or failure.outcome in ("cancelled", "unavailable"):
+            return "", []
+        try:
+            return self.claude.explain_failure(failure.question, failure.message)
+        except AppError as exc:
+            log.warning("failure explanation unavailable: %s", exc.detail or exc.message)
+            return "", []
+
+    def feedback(self, user: str, answer: Answer, positive: bool) -> None:
+        sent = False
+        if self.genie and answer.conversation_id and answer.message_id:
+            try:
+                self.genie.feedback(answer.conversation_id, answer.message_id, positive)
+                sent = True
+            except Exception as exc:  # the vote is stored either way
+                log.warning("Genie feedback not sent: %s", exc)
+        with self.db.transaction("assistant_feedback") as conn:
+            conn.execute(text(f"""
+                INSERT INTO {self.t.assistant_feedback} (log_id, user_name, rating, sent_to_genie)
+                VALUES (:log, :user, :rating, :sent)
+                ON CONFLICT (log_id, user_name) DO UPDATE
+                SET rating = EXCLUDED.rating, sent_to_genie = EXCLUDED.sent_to_genie, created_at = now()"""),
+                {"log": answer.log_id, "user": user, "rating": 1 if positive else -1, "sent": sent})
+
+    def _logged(self, user: str, result: Answer | Failure, started: float) -> Answer | Failure:
+        answered = isinstance(result, Answer)
+        try:
+            with self.db.transaction("assistant_log") as conn:
+                result.log_id = conn.execute(text(f"""
+                    INSERT INTO {self.t.assistant_log} (user_name, question, source, sql_text, duration_ms, cached,
+                                                        outcome, row_count, error, conversation_id, message_id)
+                    VALUES (:user, :question, :source, :sql, :ms, :cached, :outcome, :rows, :error, :conv, :msg)
+                    RETURNING log_id"""), {
+                    "user": user, "question": result.question[:MAX_QUESTION], "source": result.source,
+                    "sql": result.sql,
+                    "ms": int((time.monotonic() - started) * 1000), "cached": answered and result.cached,
+                    "outcome": "answered" if answered else result.outcome,
+                    "rows": result.row_count if answered else None,
+                    "error": None if answered else result.message,
+                    "conv": getattr(result, "conversation_id", None), "msg": getattr(result, "message_id", None),
+                }).scalar()
+        except AppError as exc:  # an unlogged answer is still an answer
+            log.warning("assistant log not written: %s", exc.detail or exc.message)
+        return result
+
+
+def download(answer: Answer, summary: str, kind: str) -> bytes:
+    """The result with its question, SQL and summary, as CSV or as an Excel workbook."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    notes = [("Question", answer.question), ("Summary", summary or "(no summary)"), ("SQL", answer.sql or ""),
+             ("Rows", f"{answer.row_count:,}{' (cut at the row limit)' if answer.truncated else ''}"),
+             ("Generated", stamp)]
+    if kind == "csv":
+        header = "".join(f"# {label}: {' '.join(str(value).split())}\n" for label, value in notes)
+        return (header + answer.frame.to_csv(index=False)).encode("utf-8")
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as workbook:
+        answer.frame.to_excel(workbook, sheet_name="Result", index=False)
+        pd.DataFrame(notes, columns=["", "value"]).to_excel(workbook, sheet_name="Summary", index=False)
+    return buffer.getvalue()

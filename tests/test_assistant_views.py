@@ -1,0 +1,119 @@
+"""The Assistant workspace as components: what a person sees in the chat after asking, without a
+browser. Genie and Claude are the fake assistant_workspace, reached through the real SDK."""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import panel as pn
+import panel_material_ui as pmui
+import pytest
+
+from dashboard.assistant import AssistantState, AssistantView
+from dashboard.state import AppState
+from data.assistant import build_assistant
+from data.backend import Backend
+from data.settings import load_settings
+
+from .fake_workspace import SPACE_ID
+from .conftest import make_assistant
+
+USER = "analyst@example.com"
+
+
+def make_view(assistant) -> AssistantView:
+    view = AssistantView(state=AssistantState(AppState(user=USER), assistant))
+    view.__panel__()
+    return view
+
+
+def ask(view: AssistantView, question: str) -> list:
+    """Send a question as the person would and wait for the whole answer; the chat's messages."""
+    async def run():
+        view.chat.send(question, user=USER, respond=False)
+        await view.respond(question, USER, view.chat)
+    # A thread of its own: Playwright's sync API may hold an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=60)
+    return list(view.chat.objects)
+
+
+def components(message, kind) -> list:
+    return [c for c in message.select(kind)]
+
+
+def texts(objects) -> str:
+    """Every text a person can read in these messages: panes, alerts, titles and button labels."""
+    found = []
+    for message in objects:
+        for component in message.select():
+            for name in ("object", "label", "title"):
+                value = getattr(component, name, None)
+                if isinstance(value, str):
+                    found.append(value)
+    return "\n".join(found)
+
+
+def test_an_answer_shows_steps_sql_table_chart_summary_and_follow_ups(db, tables, assistant_workspace):  
+    view = make_view(make_assistant(db, tables))
+    messages = ask(view, "Which cities have the most viewers?")
+    answer = messages[-1]
+    tables_shown = components(answer, pn.widgets.Tabulator)
+    assert len(tables_shown) == 1 and len(tables_shown[0].value) == 10
+    assert len(components(answer, pn.pane.HoloViews)) == 1, "city and number: a bar chart"
+    shown = texts([answer])
+    assert "10 rows · Genie" in shown and "Summary: the result has 10 rows" in shown
+    assert "SELECT city, total_viewers" in shown, "the SQL is in the (collapsed) card"
+    assert "Which city converts best?" in shown, "Claude's follow-ups are buttons"
+    steps = [m for m in messages if m.select(pn.chat.ChatStep)]
+    titles = [s.title for m in steps for s in m.select(pn.chat.ChatStep)]
+    assert titles == ["Understanding the question", "Writing SQL", "Running the query"]
+    assert all(s.status == "success" for m in steps for s in m.select(pn.chat.ChatStep))
+
+
+def test_a_follow_up_button_asks_in_the_same_conversation(db, tables, assistant_workspace):  
+    view = make_view(make_assistant(db, tables))
+    ask(view, "Which cities have the most viewers?")
+    ask(view, "Which city converts best?")
+    assert len(assistant_workspace.calls_to(f"/api/2.0/genie/spaces/{SPACE_ID}/start-conversation", "POST")) == 1
+    view.new_conversation()
+    assert len(view.chat.objects) == 1 and view.state.conversation.genie_id is None, "only the welcome is left"
+
+
+def test_a_failure_shows_a_message_and_rephrasings(db, tables, assistant_workspace):  
+    assistant_workspace.script("unicorns", statuses=("ASKING_AI", "FAILED"), error="No table matches 'unicorns'")
+    view = make_view(make_assistant(db, tables))
+    shown = texts(ask(view, "How many unicorns were sold?")[-1:])
+    assert "Genie could not answer: No table matches 'unicorns'." in shown
+    assert "Which 5 cities have the highest conversion?" in shown
+
+
+def test_thumbs_are_stored(db, tables, assistant_workspace):  
+    view = make_view(make_assistant(db, tables))
+    answer = ask(view, "Which cities have the most viewers?")[-1]
+    up = next(b for b in answer.select(pmui.Button) if b.label == "Helpful")
+    up.clicks += 1
+    assert db.scalar("r", f"SELECT rating FROM {tables.assistant_feedback}") == 1
+    assert up.disabled
+
+
+def test_nothing_configured_names_the_settings_and_offers_sql(db, tables, clean_env):
+    settings = load_settings({})
+    assistant = build_assistant(settings, Backend(settings, db, tables, credentials=None, host="", user=""))
+    view = make_view(assistant)
+    welcome = texts(view.chat.objects[:1])
+    assert "GENIE_SPACE_ID" in welcome and "DATABRICKS_HOST" in welcome
+    assert "/sql SELECT city" in welcome
+    shown = texts(ask(view, "/sql SELECT count(*) AS n FROM orders")[-1:])
+    assert "1 row · your SQL" in shown
+
+
+@pytest.mark.parametrize("sql, reason", [
+    ("/sql DELETE FROM orders", "Only SELECT queries are allowed, not DELETE."),
+    ("/sql SELECT * FROM pg_catalog.pg_authid", "is not one of the tables the assistant may read"),
+    ("/sql SELECT pg_sleep(5) FROM orders", "pg_sleep() is not allowed"),
+])
+def test_bad_sql_is_refused_in_the_chat_and_nothing_runs(db, tables, clean_env, sql, reason):
+    settings = load_settings({})
+    view = make_view(build_assistant(settings, Backend(settings, db, tables, credentials=None, host="", user="")))
+    assert reason in texts(ask(view, sql)[-1:])

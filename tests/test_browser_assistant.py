@@ -1,0 +1,72 @@
+"""An analyst asks the assistant in Chromium: Genie (the fake workspace, through the real SDK)
+answers with SQL, a table and a chart; Claude streams a summary and offers follow-ups."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .conftest import ARTIFACTS
+from .fake_workspace import SPACE_ID, FakeWorkspace
+from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, chart_titles, isolated_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+DATABASE = "browser_assistant"
+
+
+@pytest.fixture(scope="module")
+def workspace(pg, demo_template):
+    pg.create_database(DATABASE, template=demo_template, owner=APP_ROLE)
+    with FakeWorkspace(query_dsn=pg.admin_dsn(DATABASE)) as ws:
+        yield ws
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, pg, workspace):
+    tmp = tmp_path_factory.mktemp("assistant")
+    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
+                       PGDATABASE=DATABASE, PGSSLMODE="disable", GENIE_SPACE_ID=SPACE_ID, **workspace.env())
+    with ServedApp(env, tmp / "app.log") as app:
+        app.wait_until_ready()
+        yield app
+        app.stop()
+
+
+def ask(page, question: str) -> None:
+    box = page.get_by_placeholder("Ask about cities, orders or products")
+    box.fill(question)
+    box.press("Enter")
+
+
+def test_ask_a_question_and_see_the_table_the_chart_and_follow_ups(served, page, workspace):
+    page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
+    ask(page, "Which cities have the most viewers?")
+    page.get_by_text("10 rows · Genie").wait_for(timeout=20_000)
+    # The table: ten cities, the first the one with the most viewers.
+    cells = page.locator('.tabulator-cell[tabulator-field="city"]')
+    cells.first.wait_for()
+    assert cells.count() == 10
+    # The chart (category and number: bars), titled by the question.
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0")
+    assert any(title.startswith("Which cities have the most viewers?") for title in chart_titles(page))
+    # Claude's summary streamed in, then follow-ups as buttons that ask them.
+    page.get_by_text("Summary: the result has 10 rows").wait_for(timeout=10_000)
+    follow_up = page.get_by_role("button", name="Which city converts best?")
+    follow_up.wait_for(timeout=10_000)
+    if os.environ.get("SCREENSHOTS"):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "assistant_answer.png"), full_page=True)
+    asked = len(workspace.calls_to(f"/api/2.0/genie/spaces/{SPACE_ID}/conversations/", "POST"))
+    follow_up.click()
+    page.get_by_text("Which city converts best?").nth(1).wait_for()
+    page.get_by_text("10 rows · Genie").nth(1).wait_for(timeout=20_000)
+    assert len(workspace.calls_to(f"/api/2.0/genie/spaces/{SPACE_ID}/conversations/", "POST")) == asked + 1, \
+        "the follow-up continued the same Genie conversation"
+    assert page.console_errors == []
+
+
+def test_a_refused_sql_command_is_explained_in_the_chat(served, page):
+    page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
+    ask(page, "/sql DELETE FROM orders")
+    page.get_by_text("Only SELECT queries are allowed, not DELETE.").wait_for(timeout=10_000)
+    assert page.console_errors == []

@@ -1,0 +1,70 @@
+"""The Catalog workspace as components: what a shopper-analyst sees as they filter, page, open a
+product and pick a user, without a browser."""
+from __future__ import annotations
+
+import pytest
+
+from dashboard.catalog.state import PAGE_SIZE, CatalogState
+from dashboard.catalog.views import BrowseTab, ProductTab, StyleTab
+from dashboard.state import AppState
+from data.catalog import Catalog
+
+
+@pytest.fixture
+def state(shared_db, tables):
+    return CatalogState(AppState(user="analyst@example.com"), Catalog(shared_db, tables))
+
+
+def card_count(tab) -> int:
+    return sum(1 for card in tab.cards.grid.objects if hasattr(card, "objects"))
+
+
+def test_choosing_a_facet_narrows_the_page_and_the_other_counts(state, shared_db):
+    browse = BrowseTab(state=state)
+    assert card_count(browse) == PAGE_SIZE
+    browse.facets["gender"].value = ["Women"]
+    women = shared_db.scalar("n", "SELECT count(*) FROM fashion_demo.productsdb WHERE gender = 'Women'")
+    assert f"<b>{women:,}</b> products" in browse.summary.object
+    colours = browse.facets["base_color"].options
+    black = shared_db.scalar("n", "SELECT count(*) FROM fashion_demo.productsdb WHERE gender = 'Women' "
+                                  "AND base_color = 'Black'")
+    assert colours[f"Black ({black:,})"] == "Black"
+    assert any(label.startswith("Women (") for label in browse.facets["gender"].options), "own facet unfiltered"
+
+
+def test_paging_moves_through_the_matches(state):
+    browse = BrowseTab(state=state)
+    first = [c.objects[0].object for c in browse.cards.grid.objects]
+    browse.pager.value = 1                     # the second page
+    assert state.page == 2 and "25–48" in browse.summary.object
+    assert [c.objects[0].object for c in browse.cards.grid.objects] != first
+    browse.facets["season"].value = ["Winter"]
+    assert state.page == 1, "a new filter starts again at the first page"
+
+
+def test_a_reversed_price_range_is_explained_where_the_cards_were(state):
+    browse = BrowseTab(state=state)
+    browse.price_min.value, browse.price_max.value = 90, 10
+    assert "lowest price (90.00) is above the highest (10.00)" in browse.cards.grid.objects[0].object
+    browse.price_max.value = 100
+    assert state.error == "" and card_count(browse) == PAGE_SIZE
+
+
+def test_opening_a_product_shows_its_similar_products(state):
+    browse = BrowseTab(state=state)
+    product = ProductTab(state=state)
+    browse.cards.grid.objects[0].objects[1].clicks += 1
+    assert state.tab == "product" and state.product_id is not None
+    assert "Product id" in product.details.object and card_count(product) == 12
+    product.scope.value = "category"
+    assert card_count(product) == 12
+    state.product_id = 1
+    assert "There is no product 1." in product.details.object
+
+
+def test_picking_a_user_shows_their_style_and_recommendations(state):
+    style = StyleTab(state=state)
+    assert "Pick a user" in style.profile.object
+    label = next(iter(style._ids))
+    style.picker.value = label
+    assert "Price band" in style.profile.object and card_count(style) > 0
