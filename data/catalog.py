@@ -153,8 +153,8 @@ class Catalog:
         """The products table's image URL column, when the synced table has one."""
         names = self.db.rows("catalog_columns", """
             SELECT column_name FROM information_schema.columns
-            WHERE table_schema = :schema AND table_name = 'productsdb'""",
-                             {"schema": self.t.schemas["fashion"]})
+            WHERE table_schema = :schema AND table_name = :table""",
+                             {"schema": self.t.schemas["fashion"], "table": self.t.name("productsdb")})
         present = {r["column_name"] for r in names}
         return next((c for c in IMAGE_COLUMNS if c in present), None)
 
@@ -262,7 +262,7 @@ class Catalog:
             if exc.category is Category.CONFIGURATION and "does not exist" in (exc.detail or exc.message):
                 raise AppError(f"The fashion catalog is not available: {exc.message.split(': ', 1)[-1]} Check "
                                f"FASHION_SCHEMA (now '{self.t.schemas['fashion']}') and that the synced tables "
-                               "productsdb, usersdb, product_image_embeddingsdb and user_style_featuresdb exist.",
+                               f"{', '.join(self.t.tables_of('fashion'))} exist (FASHION_*_TABLE name them).",
                                category=Category.CONFIGURATION, detail=exc.detail) from exc
             raise
 

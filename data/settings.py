@@ -62,6 +62,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("MARKETPLACE_SCHEMA", "marketplace", "Schema holding the synced marketplace gold tables."),
     Var("RETAIL_SCHEMA", "retail360", "Schema of the app-owned Retail360 orders tables."),
     Var("FASHION_SCHEMA", "fashion_demo", "Schema holding the synced fashion catalog tables."),
+    Var("FASHION_PRODUCTS_TABLE", "productsdb", "Synced table of fashion products."),
+    Var("FASHION_USERS_TABLE", "usersdb", "Synced table of catalog users."),
+    Var("FASHION_EMBEDDINGS_TABLE", "product_image_embeddingsdb", "Synced table of product image embeddings."),
+    Var("FASHION_STYLE_TABLE", "user_style_featuresdb", "Synced table of user style features."),
     Var("APP_SCHEMA", "app", "Schema of the app's own bookkeeping tables (metadata, assistant log, feedback)."),
     # Pool
     Var("DB_POOL_SIZE", "5", "Connections kept in the pool."),
@@ -113,6 +117,7 @@ class Settings:
     marketplace_schema: str
     retail_schema: str
     fashion_schema: str
+    fashion_tables: dict[str, str]          # the app's name for each fashion table -> its name in the database
     app_schema: str
     pool_size: int
     max_overflow: int
@@ -274,6 +279,10 @@ def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool 
         marketplace_schema=r.identifier("MARKETPLACE_SCHEMA"),
         retail_schema=r.identifier("RETAIL_SCHEMA"),
         fashion_schema=r.identifier("FASHION_SCHEMA"),
+        fashion_tables={"productsdb": r.identifier("FASHION_PRODUCTS_TABLE"),
+                        "usersdb": r.identifier("FASHION_USERS_TABLE"),
+                        "product_image_embeddingsdb": r.identifier("FASHION_EMBEDDINGS_TABLE"),
+                        "user_style_featuresdb": r.identifier("FASHION_STYLE_TABLE")},
         app_schema=r.identifier("APP_SCHEMA"),
         pool_size=r.integer("DB_POOL_SIZE", 1, 100),
         max_overflow=r.integer("DB_MAX_OVERFLOW", 0, 200),

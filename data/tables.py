@@ -6,7 +6,7 @@ parameters only.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.dialects import postgresql
 
@@ -35,22 +35,29 @@ class Tables:
     """Quoted, schema-qualified names, for use inside SQL text: f"SELECT … FROM {t.orders}"."""
 
     schemas: dict[str, str]  # domain -> schema name (unquoted)
+    renamed: dict[str, str] = field(default_factory=dict)   # the app's table name -> the database's
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Tables":
         return cls({"marketplace": settings.marketplace_schema, "retail": settings.retail_schema,
-                    "fashion": settings.fashion_schema, "app": settings.app_schema})
+                    "fashion": settings.fashion_schema, "app": settings.app_schema},
+                   {k: v for k, v in settings.fashion_tables.items() if k != v})
+
+    def name(self, table: str) -> str:
+        """The table's name in the database (unquoted): synced tables may be named otherwise."""
+        return self.renamed.get(table, table)
 
     def __getattr__(self, table: str) -> str:
         for domain, names in (("marketplace", MARKETPLACE_TABLES), ("retail", RETAIL_TABLES),
                               ("fashion", FASHION_TABLES), ("app", APP_TABLES)):
             if table in names:
-                return qualified(self.schemas[domain], table)
+                return qualified(self.schemas[domain], self.name(table))
         raise AttributeError(table)
 
     def schema(self, domain: str) -> str:
         return quote(self.schemas[domain])
 
     def tables_of(self, domain: str) -> tuple[str, ...]:
-        return {"marketplace": MARKETPLACE_TABLES, "retail": RETAIL_TABLES,
-                "fashion": FASHION_TABLES, "app": APP_TABLES}[domain]
+        names = {"marketplace": MARKETPLACE_TABLES, "retail": RETAIL_TABLES, "fashion": FASHION_TABLES,
+                 "app": APP_TABLES}[domain]
+        return tuple(self.name(t) for t in names)

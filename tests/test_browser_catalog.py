@@ -51,3 +51,11 @@ def test_filter_page_and_open_a_product_with_its_similar_products(served, page, 
     assert page.get_by_text("distance 0.").count() == 12
     screenshot(page, "catalog_product")
     assert page.console_errors == []
+
+
+def test_a_link_opens_a_product_with_its_similar_products(served, page):
+    page.goto(f"{served.url}/?workspace=catalog&product=10001", wait_until="networkidle")
+    page.get_by_text("Similar products (by image embedding").wait_for()
+    assert page.get_by_text("10001", exact=True).count() == 1
+    assert page.get_by_text("distance 0.").count() == 12
+    assert page.console_errors == []

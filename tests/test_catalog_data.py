@@ -196,3 +196,16 @@ def test_a_missing_table_is_named(db, tables):
     with pytest.raises(AppError, match="productsdb") as raised:
         broken.page(ProductFilter())
     assert "FASHION_SCHEMA" in raised.value.message
+
+
+def test_synced_tables_can_have_other_names(db, tables):
+    from data.settings import load_settings
+    from data.tables import Tables
+    with db.transaction("rename") as conn:
+        conn.exec_driver_sql("ALTER SCHEMA fashion_demo RENAME TO ecom_fashion")
+        conn.exec_driver_sql("ALTER TABLE ecom_fashion.productsdb RENAME TO products_v2")
+    renamed = Tables.from_settings(load_settings({"FASHION_SCHEMA": "ecom_fashion",
+                                                  "FASHION_PRODUCTS_TABLE": "products_v2"}))
+    catalog = Catalog(db, renamed)
+    assert catalog.page(ProductFilter()).total == 44_000
+    assert len(catalog.similar(10001, k=5, exact=True)) == 5

@@ -44,10 +44,19 @@ def test_paging_moves_through_the_matches(state):
 
 def test_a_reversed_price_range_is_explained_where_the_cards_were(state):
     browse = BrowseTab(state=state)
-    browse.price_min.value, browse.price_max.value = 90, 10
+    browse.price_min.value, browse.price_max.value = "90", "10"
     assert "lowest price (90.00) is above the highest (10.00)" in browse.cards.grid.objects[0].object
-    browse.price_max.value = 100
-    assert state.error == "" and card_count(browse) == PAGE_SIZE
+    browse.price_max.value = "$100"
+    assert state.error == "" and card_count(browse) == PAGE_SIZE and state.price_max == 100
+
+
+def test_a_price_that_is_not_a_number_is_explained_and_the_filter_kept(state):
+    browse = BrowseTab(state=state)
+    browse.price_max.value = "50"
+    browse.price_max.value = "cheap"
+    assert "&#x27;cheap&#x27; is not a price" in browse.cards.grid.objects[0].object and state.price_max == 50
+    browse.price_max.value = ""
+    assert state.price_max is None and card_count(browse) == PAGE_SIZE
 
 
 def test_opening_a_product_shows_its_similar_products(state):

@@ -43,6 +43,10 @@ PRODUCT_CSS = CARD_CSS + """
 """
 
 
+def _price_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
 def swatch(color: str) -> str:
     return f'<span class="swatch" style="background:{SWATCHES.get(color, "#9e9e9e")}"></span>'
 
@@ -105,10 +109,13 @@ class BrowseTab(pn.viewable.Viewer):
                        for facet, label in FACETS.items()}
         for facet, widget in self.facets.items():
             widget.param.watch(lambda e, f=facet: s.param.update(**{f: list(e.new)}), "value")
-        self.price_min = pmui.FloatInput(label="Lowest price", value=s.price_min, start=0, width=120)
-        self.price_max = pmui.FloatInput(label="Highest price", value=s.price_max, start=0, width=120)
-        self.price_min.param.watch(lambda e: s.param.update(price_min=e.new), "value")
-        self.price_max.param.watch(lambda e: s.param.update(price_max=e.new), "value")
+        # Text boxes, not number inputs: an empty box means "no limit" (a number input shows 0.0).
+        self.price_min = pmui.TextInput(label="Lowest price", value=_price_text(s.price_min), width=130,
+                                        placeholder="no limit")
+        self.price_max = pmui.TextInput(label="Highest price", value=_price_text(s.price_max), width=130,
+                                        placeholder="no limit")
+        self.price_min.param.watch(lambda e: self._set_price("price_min", e.new), "value")
+        self.price_max.param.watch(lambda e: self._set_price("price_max", e.new), "value")
         self.sort = pmui.Select(label="Sort by", options={v: k for k, v in SORT_LABELS.items()}, value=s.sort,
                                 width=220)
         self.sort.param.watch(lambda e: s.param.update(sort=e.new), "value")
@@ -126,11 +133,23 @@ class BrowseTab(pn.viewable.Viewer):
         self._show_products()
         self._show_facets()
 
+    def _set_price(self, name: str, typed: str) -> None:
+        """A typed price, or a message where the cards are; the filter keeps its last good value."""
+        text = (typed or "").strip().replace("$", "").replace(",", "")
+        try:
+            value = float(text) if text else None
+        except ValueError:
+            self.summary.object = ""
+            self.cards.show(None, f"'{typed}' is not a price: type a number like 25 or 19.99, or leave the box "
+                                  "empty for no limit.")
+            return
+        self.state.param.update(**{name: value})
+
     def _clear(self) -> None:
         self.state.clear_filters()
         with param.parameterized.discard_events(self.search):
             self.search.value = ""
-        self.price_min.value = self.price_max.value = None
+        self.price_min.value = self.price_max.value = ""
         for widget in self.facets.values():
             widget.value = []
 
@@ -258,12 +277,15 @@ class CatalogView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
+        # Links can open a product or a user (?product=10001, ?user=7); the tab follows.
+        sync_with_url(s, {"product_id": "product", "user_id": "user"}, s.app.notify)
+        if s.product_id is not None or s.user_id is not None:
+            s.tab = "product" if s.product_id is not None else "style"
         builders = {"browse": BrowseTab, "product": ProductTab, "style": StyleTab}
         self.tabs = LazyTabs([(TAB_TITLES[name], lambda b=builders[name]: b(state=s)) for name in TABS],
                              active=TABS.index(s.tab))
         self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
         s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
-        sync_with_url(s, {"product_id": "product", "user_id": "user"}, s.app.notify)
 
     def __panel__(self):
         return pn.Column(self.tabs, sizing_mode="stretch_width")
