@@ -110,7 +110,7 @@ def _serve(backend, settings):
 
     server = pn.serve({"/": page}, port=settings.app_port, address=settings.app_address,
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
-                      verbose=False, title=TITLE, extra_patterns=routes(monitor, orders))
+                      verbose=False, title=TITLE, extra_patterns=routes(monitor, orders, context.marketplace))
     holder["server"] = server
     server.start()
     server.feed = feed

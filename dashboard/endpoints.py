@@ -12,8 +12,10 @@ from datetime import datetime
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
+from data.api import MarketplaceApi, openapi_document
 from data.errors import AppError
 from data.health import Monitor
+from data.marketplace import Marketplace
 from data.orders import Orders, csv_lines
 from data.paging import PageQuery
 
@@ -34,6 +36,13 @@ class _JSONHandler(RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(payload))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """Errors Tornado raises itself (a method other than GET) as JSON, saying what is allowed."""
+        if status_code == 405:
+            self.set_header("Allow", "GET")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": self._reason}))
 
 
 class HealthHandler(_JSONHandler):
@@ -94,9 +103,42 @@ class OrdersExportHandler(RequestHandler):
         self.finish()
 
 
-def routes(monitor: Monitor, orders: Orders | None = None) -> list[tuple]:
+class ApiHandler(_JSONHandler):
+    """The marketplace JSON API (/api/...): reads run in a worker thread; a bad parameter is a 400
+    naming it, a database problem a 503 with its category, never a traceback."""
+
+    def initialize(self, api: MarketplaceApi) -> None:
+        self.api = api
+
+    async def get(self) -> None:
+        arguments = {name: [v.decode("utf-8", "replace") for v in values]
+                     for name, values in self.request.query_arguments.items()}
+        try:
+            status, body = await IOLoop.current().run_in_executor(
+                None, lambda: self.api.answer(self.request.path.rstrip("/") or "/", arguments))
+        except AppError as exc:
+            status, body = 503, {"error": exc.message, "category": exc.category.value}
+        self.reply(status, body)
+
+
+class OpenApiHandler(_JSONHandler):
+    def initialize(self, api: MarketplaceApi) -> None:
+        self.api = api
+
+    async def get(self) -> None:
+        try:
+            document = await IOLoop.current().run_in_executor(None, self.api.openapi)
+        except AppError:              # without the database, the document without the lists of values
+            document = openapi_document()
+        self.reply(200, document)
+
+
+def routes(monitor: Monitor, orders: Orders | None = None, marketplace: Marketplace | None = None) -> list[tuple]:
     patterns = [(r"/health", HealthHandler), (r"/health/ready", ReadyHandler, {"monitor": monitor}),
                 (r"/metrics", MetricsHandler, {"monitor": monitor})]
     if orders is not None:
         patterns.append((r"/orders/export\.csv", OrdersExportHandler, {"orders": orders}))
+    if marketplace is not None:
+        api = MarketplaceApi(marketplace)
+        patterns += [(r"/api/openapi\.json", OpenApiHandler, {"api": api}), (r"/api/.*", ApiHandler, {"api": api})]
     return patterns

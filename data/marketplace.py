@@ -135,7 +135,7 @@ class Marketplace:
             SELECT property_id AS id, property_name AS name, city, property_type, views,
                    completed_bookings AS bookings, completion_rate::float8 AS conversion,
                    payment_fail_rate::float8 AS fail_rate, total_revenue::float8 AS revenue,
-                   performance_category
+                   cancel_rate::float8 AS cancel_rate, performance_category
             FROM {self.t.property_performance}
             WHERE CAST(:city AS text) IS NULL OR city = :city
             ORDER BY views DESC, property_id LIMIT :limit""", {"city": city, "limit": limit})
