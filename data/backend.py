@@ -15,7 +15,7 @@ from .credentials import NoPassword, StaticPassword, autoscaling_tokens, provisi
 from .database import Database
 from .embedded import SUPERUSER, EmbeddedPostgres
 from .errors import AppError
-from .schema import ALL_DOMAINS, APP_OWNED_DOMAINS, SQL_DIR, create_schema, drop_schema, schema_sql
+from .schema import ALL_DOMAINS, APP_OWNED_DOMAINS, create_schema, drop_schema, schema_sql, sql_file
 from .settings import EMBEDDED, PASSWORD, Settings
 from .tables import Tables
 from .workspace import resolve_lakebase_target, workspace_client
@@ -101,7 +101,7 @@ def prepare(backend: Backend, *, reset_demo: bool = False, progress: bool = True
 
 def create_vector_index(db: Database, tables: Tables) -> None:
     """The pgvector HNSW index for similar products (idempotent; tens of seconds for 44,000 vectors)."""
-    sql = (SQL_DIR / "fashion_vector_index.sql").read_text().replace("{{schema}}", tables.schema("fashion"))
+    sql = sql_file("fashion_vector_index", "fashion", tables)
     with db.transaction("build_vector_index") as conn:
         conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
         db.run_script(conn, sql)

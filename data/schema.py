@@ -7,12 +7,13 @@ the marketplace and fashion tables arrive as synced tables.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 from sqlalchemy import text
 
 from .database import Database
-from .tables import Tables
+from .tables import Tables, quote
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,17 @@ ALL_DOMAINS = SYNCED_DOMAINS + APP_OWNED_DOMAINS
 _LOCK_KEY = 7_240_611  # advisory lock: two processes starting together create the schema once
 
 
+def sql_file(name: str, domain: str, tables: Tables) -> str:
+    """A schema file with the domain's schema in place of {{schema}}, and tables the settings rename
+    (synced tables may be named otherwise) under their names in the database."""
+    script = (SQL_DIR / f"{name}.sql").read_text().replace("{{schema}}", tables.schema(domain))
+    for table, renamed in tables.renamed.items():
+        script = re.sub(rf"(?<=\.){re.escape(table)}\b", quote(renamed), script)
+    return script
+
+
 def schema_sql(domain: str, tables: Tables) -> str:
-    return (SQL_DIR / f"{domain}.sql").read_text().replace("{{schema}}", tables.schema(domain))
+    return sql_file(domain, domain, tables)
 
 
 def create_schema(db: Database, tables: Tables, domains: tuple[str, ...] = ALL_DOMAINS) -> None:

@@ -25,6 +25,7 @@ from psycopg import sql
 
 PAT = "dapi-fake-workspace-token"
 SPACE_ID = "01f0fakegeniespace"
+WAREHOUSE_ID = "abcdef0123456789"
 ENDPOINT = "databricks-claude-sonnet-4-5"
 DEFAULT_SQL = ("SELECT city, total_viewers, conversion_rate FROM marketplace.city_investment "
                "ORDER BY total_viewers DESC LIMIT 10")
@@ -81,6 +82,8 @@ class FakeWorkspace:
         self.query_dsn = query_dsn            # where the fake Genie runs its SQL (the test database)
         self.genie_scripts: list[tuple[str, GenieScript]] = []
         self.genie_messages: dict[str, dict] = {}
+        self.spaces: dict[str, dict] = {SPACE_ID: {"title": "Demo space", "warehouse_id": WAREHOUSE_ID}}
+        self.warehouses = {WAREHOUSE_ID}
         self.feedback: list[dict] = []
         self.serving_requests: list[dict] = []
         self.stream_pause = 0.02
@@ -97,6 +100,7 @@ class FakeWorkspace:
         self._routes: list[tuple[str, re.Pattern, Callable]] = []
         self._add_routes()
         self._genie_routes()
+        self._space_routes()
         self._serving_routes()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -202,6 +206,59 @@ class FakeWorkspace:
             return 200, {"token": token, "expire_time": expires.isoformat().replace("+00:00", "Z")}
 
     # -- Genie ------------------------------------------------------------------------------
+
+    def _space_routes(self) -> None:
+        """Genie spaces themselves (the setup command creates and updates them)."""
+        @self.route("GET", r"/api/2\.0/genie/spaces")
+        def list_spaces(match, body):
+            return 200, {"spaces": [{"space_id": k, "title": v["title"], "warehouse_id": v["warehouse_id"]}
+                                    for k, v in self.spaces.items()]}
+
+        @self.route("POST", r"/api/2\.0/genie/spaces")
+        def create_space(match, body):
+            problem = self._space_problem(body or {}, creating=True)
+            if problem:
+                return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": problem}
+            space_id = "01f0" + secrets.token_hex(12)
+            self.spaces[space_id] = {**body, "space_id": space_id}
+            return 200, {"space_id": space_id, "title": body.get("title"), "warehouse_id": body["warehouse_id"]}
+
+        @self.route("PATCH", r"/api/2\.0/genie/spaces/(?P<space>[^/]+)")
+        def update_space(match, body):
+            if match["space"] not in self.spaces:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Genie space not found"}
+            problem = self._space_problem(body or {}, creating=False)
+            if problem:
+                return 400, {"error_code": "INVALID_PARAMETER_VALUE", "message": problem}
+            self.spaces[match["space"]].update(body)
+            return 200, {"space_id": match["space"], "title": self.spaces[match["space"]].get("title")}
+
+        @self.route("GET", r"/api/2\.0/genie/spaces/(?P<space>[^/]+)")
+        def get_space(match, body):
+            space = self.spaces.get(match["space"])
+            if space is None:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Genie space not found"}
+            return 200, {"space_id": match["space"], "title": space.get("title"), "warehouse_id": space["warehouse_id"]}
+
+        @self.route("GET", r"/api/2\.0/serving-endpoints/(?P<name>[^/]+)")
+        def get_endpoint(match, body):
+            if match["name"] != ENDPOINT:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"Endpoint {match['name']} not found"}
+            return 200, {"name": ENDPOINT, "state": {"ready": "READY", "config_update": "NOT_UPDATING"},
+                         "task": "llm/v1/chat"}
+
+    def _space_problem(self, body: dict, *, creating: bool) -> str | None:
+        if creating and not body.get("warehouse_id"):
+            return "warehouse_id is required"
+        if body.get("warehouse_id") and body["warehouse_id"] not in self.warehouses:
+            return f"Warehouse {body['warehouse_id']} does not exist"
+        if creating or "serialized_space" in body:
+            try:
+                space = json.loads(body.get("serialized_space") or "")
+                assert space["version"] == 1 and space["data_sources"]["tables"]
+            except (ValueError, KeyError, TypeError, AssertionError):
+                return "serialized_space is not a valid serialized Genie space"
+        return None
 
     def _genie_routes(self) -> None:
         base = r"/api/2\.0/genie/spaces/(?P<space>[^/]+)"
