@@ -7,7 +7,7 @@ from typing import Callable
 import panel as pn
 import panel_material_ui as pmui
 
-from data.assistant import Assistant
+from data.assistant import Assistant, assistant_for_session
 from data.catalog import Catalog
 from data.changes import ChangeFeed
 from data.health import Monitor
@@ -59,10 +59,11 @@ def create_page(context: AppContext) -> pmui.Page:
     sync_with_url(app, {"workspace": "workspace", "city": "city"}, app.notify)
 
     system = SystemState(context.monitor, session_count=context.session_count)
+    assistant = assistant_for_session(context.assistant, settings, pn.state.headers, app.user)
     views = {"marketplace": lambda: MarketplaceView(state=MarketplaceState(app, context.marketplace)),
              "orders": lambda: OrdersView(state=OrdersState(app, context.orders, context.feed)),
              "catalog": lambda: CatalogView(state=CatalogState(app, context.catalog)),
-             "assistant": lambda: AssistantView(state=AssistantState(app, context.assistant),
+             "assistant": lambda: AssistantView(state=AssistantState(app, assistant),
                                                 dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
     names = list(WORKSPACES)

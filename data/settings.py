@@ -58,6 +58,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("DASHBOARD_ID", None, "Published AI/BI dashboard to show in the Assistant workspace."),
     Var("ASSISTANT_TIMEOUT", "30", "Seconds a question may take before the assistant gives up."),
     Var("GENIE_QUESTIONS_PER_MINUTE", "5", "Questions sent to Genie per minute from this process (Genie's limit)."),
+    Var("ASSISTANT_AS_USER", "false", "With Databricks Apps user authorization on, ask Genie and Claude as the "
+                                      "signed-in user (their X-Forwarded-Access-Token) instead of the app."),
+    Var("DATABRICKS_WAREHOUSE_ID", None, "SQL warehouse of the Genie space (python -m data.setup genie-space uses it)."),
     # Tables
     Var("MARKETPLACE_SCHEMA", "marketplace", "Schema holding the synced marketplace gold tables."),
     Var("RETAIL_SCHEMA", "retail360", "Schema of the app-owned Retail360 orders tables."),
@@ -134,6 +137,8 @@ class Settings:
     dashboard_id: str | None
     assistant_timeout: float
     genie_per_minute: int
+    assistant_as_user: bool
+    warehouse_id: str | None
     databricks_available: bool
 
     @property
@@ -180,6 +185,13 @@ class _Reader:
         if not low <= value <= high:
             self.problems.append(f"{name}={value} is outside {low}..{high}")
         return value
+
+    def boolean(self, name: str) -> bool:
+        raw = (_get(self.env, name) or "").lower()
+        if raw not in ("true", "false", "1", "0", "yes", "no"):
+            self.problems.append(f"{name}={raw!r} is not true or false")
+            return False
+        return raw in ("true", "1", "yes")
 
     def number(self, name: str, low: float, high: float) -> float:
         raw = _get(self.env, name)
@@ -299,6 +311,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool 
         dashboard_id=r.text("DASHBOARD_ID"),
         assistant_timeout=r.number("ASSISTANT_TIMEOUT", 5, 600),
         genie_per_minute=r.integer("GENIE_QUESTIONS_PER_MINUTE", 1, 600),
+        assistant_as_user=r.boolean("ASSISTANT_AS_USER"),
+        warehouse_id=r.text("DATABRICKS_WAREHOUSE_ID"),
         databricks_available=bool(r.text("DATABRICKS_HOST") or r.text("DATABRICKS_CONFIG_PROFILE")),
     )
     problems += r.problems

@@ -174,6 +174,10 @@ def _find_space(w, title: str) -> str | None:
 
 def cmd_genie_space(settings: Settings, args, out: Output) -> None:
     from .workspace import workspace_client
+    warehouse = args.warehouse or settings.warehouse_id
+    if not warehouse:
+        out.fail("no SQL warehouse for the Genie space", "pass --warehouse <id> or set DATABRICKS_WAREHOUSE_ID")
+        return
     w = workspace_client()
     payload = serialized_space(settings, args.catalog)
     description = ("Orders (the same tables the app edits) and the marketplace gold tables, for questions in "
@@ -182,10 +186,10 @@ def cmd_genie_space(settings: Settings, args, out: Output) -> None:
         space_id = args.space_id or settings.genie_space_id or _find_space(w, args.title)
         if space_id:
             w.genie.update_space(space_id, title=args.title, description=description, serialized_space=payload,
-                                 warehouse_id=args.warehouse)
+                                 warehouse_id=warehouse)
             out.did(f"updated Genie space {space_id} ({len(json.loads(payload)['data_sources']['tables'])} tables)")
         else:
-            space_id = w.genie.create_space(args.warehouse, payload, title=args.title,
+            space_id = w.genie.create_space(warehouse, payload, title=args.title,
                                             description=description).space_id
             out.did(f"created Genie space {space_id}")
     except Exception as exc:
@@ -317,7 +321,7 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--scale", type=float, default=1.0, help="size factor (orders: 5,000 x scale)")
     data.add_argument("--quiet", action="store_true", help="no progress bar")
     genie = commands.add_parser("genie-space", help="create or update the Genie space")
-    genie.add_argument("--warehouse", required=True, help="SQL warehouse id for the space")
+    genie.add_argument("--warehouse", help="SQL warehouse id for the space (default: DATABRICKS_WAREHOUSE_ID)")
     genie.add_argument("--catalog", required=True, help="Unity Catalog catalog that holds these tables")
     genie.add_argument("--title", default=GENIE_TITLE)
     genie.add_argument("--space-id", help="update this space (default: GENIE_SPACE_ID, else one with the title)")

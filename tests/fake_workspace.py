@@ -84,6 +84,7 @@ class FakeWorkspace:
         self.genie_messages: dict[str, dict] = {}
         self.spaces: dict[str, dict] = {SPACE_ID: {"title": "Demo space", "warehouse_id": WAREHOUSE_ID}}
         self.warehouses = {WAREHOUSE_ID}
+        self.user_tokens: set[str] = set()      # users' own tokens (on-behalf-of-user), accepted beside the PAT
         self.feedback: list[dict] = []
         self.serving_requests: list[dict] = []
         self.stream_pause = 0.02
@@ -419,7 +420,7 @@ class FakeWorkspace:
             return fault.status, fault.body, fault.headers
         if path == "/.well-known/databricks-config":
             return 404, {"error_code": "NOT_FOUND", "message": "no host metadata"}, {}
-        if headers.get("authorization") != f"Bearer {PAT}":
+        if headers.get("authorization") not in {f"Bearer {t}" for t in (PAT, *self.user_tokens)}:
             return 401, {"error_code": "UNAUTHENTICATED", "message": "invalid access token"}, {}
         for route_method, pattern, handler in self._routes:
             match = pattern.match(path)

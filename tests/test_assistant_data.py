@@ -261,3 +261,31 @@ def test_a_wrong_space_or_endpoint_is_a_configuration_message(db, tables, assist
     assert failure.outcome == "failed" and "Genie did not accept the question" in failure.message
     with pytest.raises(Exception, match="SERVING_ENDPOINT"):
         Claude(w, "no-such-endpoint").complete("s", "u")
+
+
+def test_with_assistant_as_user_genie_and_claude_are_asked_with_the_users_token(db, tables, assistant_workspace):
+    from data.assistant import assistant_for_session
+    user_token = "dapi-user-own-token-123"
+    assistant_workspace.user_tokens.add(user_token)
+    app_assistant = make_assistant(db, tables)
+    headers = {"X-Forwarded-Access-Token": user_token}
+    off = load_settings({**assistant_workspace.env(), "GENIE_SPACE_ID": SPACE_ID})
+    assert assistant_for_session(app_assistant, off, headers, USER) is app_assistant, "off unless allowed"
+    on = load_settings({**assistant_workspace.env(), "GENIE_SPACE_ID": SPACE_ID, "ASSISTANT_AS_USER": "true"})
+    assert assistant_for_session(app_assistant, on, {}, USER) is app_assistant, "no token: the app's identity"
+    mine = assistant_for_session(app_assistant, on, headers, USER)
+    before = len(assistant_workspace.calls)
+    answer, _ = ask(mine, "Which cities have the most viewers?")
+    assert isinstance(answer, Answer) and list(mine.summary(answer))
+    used = {c.headers.get("authorization") for c in assistant_workspace.calls[before:]}
+    assert used == {f"Bearer {user_token}"}, "every Genie and serving call ran as the user"
+    again, _ = ask(app_assistant, "Which cities have the most viewers?")
+    assert not again.cached, "answers given as one user are not served to another identity"
+
+
+def test_a_users_token_that_is_refused_is_a_plain_message(db, tables, assistant_workspace):
+    from data.assistant import assistant_for_session
+    on = load_settings({**assistant_workspace.env(), "GENIE_SPACE_ID": SPACE_ID, "ASSISTANT_AS_USER": "true"})
+    mine = assistant_for_session(make_assistant(db, tables), on, {"X-Forwarded-Access-Token": "expired"}, USER)
+    failure, _ = ask(mine, "Which cities have the most viewers?")
+    assert isinstance(failure, Failure) and failure.outcome == "failed" and "expired" not in failure.message

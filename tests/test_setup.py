@@ -116,6 +116,13 @@ def test_genie_space_is_created_then_updated(empty_database, workspace):
     assert code == 0 and f"updated Genie space {created[0]}" in printed and len(workspace.spaces) == 2
 
 
+def test_genie_space_takes_the_warehouse_from_the_settings(empty_database, workspace, clean_env):
+    assert run("genie-space", "--catalog", "ecom")[1].count("pass --warehouse <id> or set DATABRICKS_WAREHOUSE_ID") == 1
+    clean_env.setenv("DATABRICKS_WAREHOUSE_ID", WAREHOUSE_ID)
+    code, printed = run("genie-space", "--catalog", "ecom")
+    assert code == 0 and "created Genie space" in printed
+
+
 def test_genie_space_with_a_bad_warehouse_changes_nothing(empty_database, workspace):
     code, printed = run("genie-space", "--warehouse", "nope", "--catalog", "ecom")
     assert code == 1 and "FAIL  Genie space not saved" in printed and "--warehouse" in printed

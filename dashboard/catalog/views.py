@@ -9,11 +9,11 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
-from data.catalog import FACETS, SORTS
+from data.catalog import FACETS
 
 from ..urls import sync_with_url
 from ..widgets import CARD_CSS, LazyTabs, empty_html, heading
-from .state import PAGE_SIZE, TABS, CatalogState
+from .state import TABS, CatalogState
 
 TAB_TITLES = {"browse": "Browse", "product": "Product & similar", "style": "User style"}
 SORT_LABELS = {"name": "Name", "price_low": "Price: low to high", "price_high": "Price: high to low",

@@ -11,7 +11,8 @@ from .service import Answer, Assistant, Conversation, Failure, download
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Answer", "Assistant", "Conversation", "Failure", "build_assistant", "download"]
+__all__ = ["Answer", "Assistant", "Conversation", "Failure", "assistant_for_session", "build_assistant",
+           "download"]
 
 
 def build_assistant(settings, backend) -> Assistant:
@@ -40,6 +41,27 @@ def build_assistant(settings, backend) -> Assistant:
     guard = SqlGuard(backend.db, backend.tables)
     return Assistant(backend.db, backend.tables, guard, genie=genie, claude=claude,
                      timeout=settings.assistant_timeout, missing=missing)
+
+
+USER_TOKEN_HEADER = "X-Forwarded-Access-Token"
+
+
+def assistant_for_session(assistant: Assistant, settings, headers: dict | None, user: str) -> Assistant:
+    """The assistant a browser session uses: the app's own, or, with ASSISTANT_AS_USER and the
+    user's token forwarded by Databricks Apps, one that asks Genie and Claude as that user."""
+    from ..logs import register_secret
+    from ..workspace import workspace_client
+
+    token = (headers or {}).get(USER_TOKEN_HEADER)
+    if not settings.assistant_as_user or not token or assistant.mode == "sql":
+        return assistant
+    register_secret(token)
+    try:
+        client = workspace_client(token=token, host=settings.databricks_host)
+    except Exception as exc:  # the app's own identity still answers
+        log.warning("cannot act as the signed-in user; using the app's identity: %s", exc)
+        return assistant
+    return assistant.as_user(client, user)
 
 
 def dashboard_links(settings) -> tuple[str, str] | None:

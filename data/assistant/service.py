@@ -7,6 +7,7 @@ logged (who, what, SQL, how long, cached, outcome) and thumbs up/down are stored
 """
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import re
@@ -93,6 +94,20 @@ class Assistant:
         self._cache: TTLCache = TTLCache(maxsize=cache_size, ttl=cache_seconds)
         self._lock = threading.Lock()
         self._schema_text: str | None = None
+        self.acting_as: str | None = None        # a user's identity when asking on their behalf
+
+    def as_user(self, workspace, identity: str) -> "Assistant":
+        """The same assistant asking Genie and Claude through `workspace` (a client holding the
+        user's own token), so answers respect that user's permissions. It shares the log, the
+        guard and the rate queue; cached answers are kept apart per user."""
+        twin = copy.copy(self)
+        if self.genie is not None:
+            twin.genie = Genie(workspace, self.genie.space_id, self.genie.limiter, first_poll=self.genie.first_poll,
+                               max_poll=self.genie.max_poll)
+        if self.claude is not None:
+            twin.claude = Claude(workspace, self.claude.endpoint)
+        twin.acting_as = identity
+        return twin
 
     @property
     def mode(self) -> str:
@@ -151,7 +166,7 @@ class Assistant:
     def _cache_key(self, question: str, conversation: Conversation) -> tuple:
         normalise = lambda q: re.sub(r"\s+", " ", q.strip().lower())  # noqa: E731
         context = normalise(conversation.first_question) if conversation.first_question else ""
-        return (self.mode, context, normalise(question))
+        return (self.mode, self.acting_as, context, normalise(question))
 
     def _run_sql(self, question: str, sql: str, on_status) -> Answer | Failure:
         on_status("EXECUTING_QUERY")
