@@ -45,7 +45,12 @@ class AppContext:
 def configure_panel(num_threads: int) -> None:
     """Process-wide Panel settings; call once before serving."""
     pn.extension("tabulator", notifications=True)
-    pn.config.nthreads = num_threads or None
+    wanted = num_threads or None
+    # Panel reads PANEL_NUM_THREADS itself (as text) and starts its pool on import; setting the same
+    # size again raises "Thread pool already running" (Databricks Apps sets the variable from app.yaml).
+    current = int(pn.config.nthreads) if pn.config.nthreads not in (None, "") else None
+    if current != wanted:
+        pn.config.nthreads = wanted
     pn.config.reconnect = True            # reconnect after a proxy drops the websocket
     pn.config.throttled = True            # sliders report when released, not on every pixel
 

@@ -98,6 +98,10 @@ class LiveChart(pn.viewable.Viewer):
         self.message = pn.pane.HTML("", stylesheets=[CARD_CSS], visible=False, sizing_mode="stretch_width")
         self.dmap = hv.DynamicMap(pn.bind(self._frame, *inputs))
         self.pane = pn.pane.HoloViews(self.dmap, sizing_mode="stretch_width")
+        # A view shown again (another workspace and back) renders the DynamicMap afresh, which
+        # takes the frame from its cache, kept from the first inputs: forget it when they change.
+        for parameter in inputs:
+            parameter.owner.param.watch(lambda _: self.dmap.data.clear(), parameter.name)
 
     def _frame(self, *inputs):
         try:

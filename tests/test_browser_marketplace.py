@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, isolated_env, wait_for_chart
+from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, chart_titles, isolated_env, wait_for_chart
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,3 +61,16 @@ def test_unknown_values_in_the_link_give_a_message_and_the_default_view(served, 
     assert "The link asks for tab 'nowhere'" in alert.inner_text()
     wait_for_chart(page, "^Conversion funnel: all cities, last quarter$")
     assert page.console_errors == []
+
+
+def test_coming_back_from_another_workspace_keeps_the_city_in_the_charts(served, page):
+    page.goto(served.url, wait_until="networkidle")
+    wait_for_chart(page, "^Conversion funnel: all cities, last quarter$")
+    choose_city(page, "Agra")
+    wait_for_chart(page, "^Conversion funnel: Agra, last quarter$")
+    page.get_by_role("tab", name="Orders", exact=True).click()
+    page.locator('.tabulator-cell[tabulator-field="order_id"]').first.wait_for()
+    page.get_by_role("tab", name="Marketplace", exact=True).click()
+    page.wait_for_timeout(1500)
+    funnels = [t for t in chart_titles(page) if t.startswith("Conversion funnel")]
+    assert funnels and all(t == "Conversion funnel: Agra, last quarter" for t in funnels), funnels

@@ -141,3 +141,13 @@ def test_workspace_builds_with_its_four_tabs(state):
     assert view.tabs.labels == ["Overview", "Properties", "Amenities", "Demand"]
     state.tab = "demand"
     assert view.tabs.active == 3
+
+
+def test_a_chart_shown_again_after_another_workspace_shows_the_current_city(state):
+    """Leaving the workspace and coming back renders the charts afresh; they must not come back
+    with the figures of the city they were first drawn for."""
+    tab = OverviewTab(state=state)
+    tab.__panel__().get_root(Document())
+    state.app.city = "Agra"
+    again = tab.funnel.pane.get_root(Document())
+    assert [t.text for t in again.select({"type": Title})] == ["Conversion funnel: Agra, last quarter"]

@@ -128,3 +128,13 @@ def test_metrics_report_the_system_figures(tmp_path, own_postgres):
         assert set(metrics["errors"]) == {"configuration", "connection", "authentication", "timeout", "validation",
                                           "conflict", "permission", "upstream"}
         app.stop()
+
+
+def test_panel_num_threads_in_the_environment_does_not_stop_the_start(tmp_path):
+    """Panel starts its thread pool from PANEL_NUM_THREADS on import (app.yaml sets it)."""
+    env = {**isolated_env(tmp_path), "PANEL_NUM_THREADS": "4"}
+    done = subprocess.run([sys.executable, "-c", "from dashboard.app import configure_panel; configure_panel(4); "
+                           "import panel as pn; print(pn.state._thread_pool._max_workers)"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "4"
