@@ -69,9 +69,11 @@ class SystemView(pn.viewable.Viewer):
         self._render()
         # Bokeh's own periodic callback, not Panel's: Panel marks the page busy around each run, and
         # re-sending the Material page's busy flag walks the whole document (costly x every session).
+        # The view may be built in a worker thread (a tab switch under PANEL_NUM_THREADS), where the
+        # periodic callback cannot start: register it from the server's event loop on its next tick.
         document = pn.state.curdoc
         if document is not None and document.session_context is not None:
-            document.add_periodic_callback(state.refresh, REFRESH_MS)
+            document.add_next_tick_callback(lambda: document.add_periodic_callback(state.refresh, REFRESH_MS))
 
     def _render(self, *_) -> None:
         s = self.state.snapshot

@@ -6,7 +6,8 @@ document pull) and walking a script for a fixed time:
     products -> Assistant -> ask a question -> Marketplace -> ...
 
 An interaction is a change a browser would send (a widget's value on the websocket); its latency
-runs until the server's last resulting update arrived (no further update for 0.3 s). Reported:
+runs until the update that shows its result arrived (the chart's new title, the next rows, the
+answer's summary; the script then waits for 0.3 s without updates before the next step). Reported:
 sessions held, interactions per second, p50/p95/p99 latency per kind and overall, errors
 (timeouts, closed sessions), and the server's RSS.
 
@@ -49,12 +50,15 @@ class User:
         self.opened_s = time.perf_counter() - started
         self.rng = rng
         self.last_update: float | None = None
+        self.done, self.done_at = None, None       # what the current interaction waits for, and when it came
         self.reading = False
         original = self.session._handle_patch
 
         def handle(message):
             original(message)
             self.last_update = time.perf_counter()
+            if self.done_at is None and self.done is not None and self.done():
+                self.done_at = self.last_update
         self.session._handle_patch = handle
         # A browser reports the document ready once it has rendered it; Panel runs its on-load
         # callbacks (and so finishes building some views) only then.
@@ -81,14 +85,16 @@ class User:
 
     def interact(self, change, done) -> float:
         """Apply `change` to the client document, then wait until `done()` holds and the server's
-        updates have settled; the latency runs to the last update."""
-        self.last_update = None
+        updates have settled. The latency runs to the update that made `done()` true: what the
+        person was waiting for is on screen (later unrelated updates, a live view's refresh, do not count)."""
+        self.last_update, self.done, self.done_at = None, done, None
         started = time.perf_counter()
         change()
         self._wait(started, done)
-        if self.last_update is None or not done():
+        self.done = None
+        if self.done_at is None:
             raise Timeout()
-        return self.last_update - started
+        return self.done_at - started
 
     def _wait(self, started: float, done) -> None:
         connection = self.session._connection
@@ -223,6 +229,8 @@ def main() -> None:
                 ws.query_dsn = server.admin_dsn("databricks_postgres")
                 for _ in range(2):
                     User(app.url, random.Random(0)).close()
+                server_process, me = psutil.Process(app.process.pid), psutil.Process()
+                cpu_before = (sum(server_process.cpu_times()[:2]), sum(me.cpu_times()[:2]))
                 results = {"open": [], "held": 0, "errors": [], "latency": defaultdict(list)}
                 lock = threading.Lock()
                 started = time.perf_counter()
@@ -238,11 +246,15 @@ def main() -> None:
                     peak_rss = max(peak_rss, psutil.Process(app.process.pid).memory_info().rss / 2**20)
                     time.sleep(0.5)
                 elapsed = time.perf_counter() - started
+                server_cpu = sum(server_process.cpu_times()[:2]) - cpu_before[0]
+                client_cpu = sum(me.cpu_times()[:2]) - cpu_before[1]
                 app.stop()
     every = [x for values in results["latency"].values() for x in values]
     print(f"users={args.users} seconds={args.seconds:g} panel_threads={args.threads}: sessions held "
           f"{results['held']}/{args.users}; {len(every)} interactions, {len(every) / elapsed:.1f}/s; "
           f"errors {len(results['errors'])}; server RSS peak {peak_rss:.0f} MB")
+    print(f"  CPU over {elapsed:.0f} s: server {server_cpu:.0f} s ({server_cpu / elapsed:.0%} of one core), "
+          f"this load generator {client_cpu:.0f} s ({client_cpu / elapsed:.0%}); the machine has 2 cores")
     if results["open"]:
         p = percentiles(results["open"], 50, 95, 99)
         print(f"  open a session: p50={p['p50']} ms p95={p['p95']} ms p99={p['p99']} ms")
