@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -93,6 +94,19 @@ class ServedApp:
             self.process.wait()
         if not self._log.closed:
             self._log.close()
+
+
+@contextmanager
+def serve_demo_copy(tmp: Path, pg, template: str, database: str, **env):
+    """`serve.py` on a fresh copy of the demo database `template`, as the app role with a password,
+    ready to take requests; stopped (SIGTERM) afterwards."""
+    pg.create_database(database, template=template, owner=APP_ROLE)
+    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
+                       PGDATABASE=database, PGSSLMODE="disable", **env)
+    with ServedApp(env, tmp / "app.log") as app:
+        app.wait_until_ready()
+        yield app
+        app.stop()
 
 
 def session_document_text(url: str, arguments: dict | None = None) -> str:

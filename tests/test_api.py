@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 from data.marketplace import Marketplace
 
 from .conftest import app_role_database, default_tables
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, isolated_env
+from .helpers import serve_demo_copy
 
 pytestmark = [pytest.mark.slow]
 DATABASE = "api_marketplace"
@@ -18,14 +18,8 @@ DATABASE = "api_marketplace"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template):
-    tmp = tmp_path_factory.mktemp("api")
-    pg.create_database(DATABASE, template=demo_template, owner=APP_ROLE)
-    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                       PGDATABASE=DATABASE, PGSSLMODE="disable")
-    with ServedApp(env, tmp / "app.log") as app:
-        app.wait_until_ready()
+    with serve_demo_copy(tmp_path_factory.mktemp("api"), pg, demo_template, DATABASE) as app:
         yield app
-        app.stop()
 
 
 @pytest.fixture(scope="module")

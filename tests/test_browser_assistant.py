@@ -8,28 +8,23 @@ import pytest
 
 from .conftest import ARTIFACTS
 from .fake_workspace import SPACE_ID, FakeWorkspace
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, chart_titles, isolated_env
+from .helpers import chart_titles, serve_demo_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DATABASE = "browser_assistant"
 
 
 @pytest.fixture(scope="module")
-def workspace(pg, demo_template):
-    pg.create_database(DATABASE, template=demo_template, owner=APP_ROLE)
+def workspace(pg):
     with FakeWorkspace(query_dsn=pg.admin_dsn(DATABASE)) as ws:
         yield ws
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, pg, workspace):
-    tmp = tmp_path_factory.mktemp("assistant")
-    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                       PGDATABASE=DATABASE, PGSSLMODE="disable", GENIE_SPACE_ID=SPACE_ID, **workspace.env())
-    with ServedApp(env, tmp / "app.log") as app:
-        app.wait_until_ready()
+def served(tmp_path_factory, pg, demo_template, workspace):
+    with serve_demo_copy(tmp_path_factory.mktemp("assistant"), pg, demo_template, DATABASE, GENIE_SPACE_ID=SPACE_ID,
+                         **workspace.env()) as app:
         yield app
-        app.stop()
 
 
 def ask(page, question: str) -> None:

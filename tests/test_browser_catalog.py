@@ -7,7 +7,7 @@ import os
 import pytest
 
 from .conftest import ARTIFACTS
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, isolated_env
+from .helpers import serve_demo_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DATABASE = "browser_catalog"
@@ -15,14 +15,8 @@ DATABASE = "browser_catalog"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template):
-    tmp = tmp_path_factory.mktemp("catalog")
-    pg.create_database(DATABASE, template=demo_template, owner=APP_ROLE)
-    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                       PGDATABASE=DATABASE, PGSSLMODE="disable")
-    with ServedApp(env, tmp / "app.log") as app:
-        app.wait_until_ready()
+    with serve_demo_copy(tmp_path_factory.mktemp("catalog"), pg, demo_template, DATABASE) as app:
         yield app
-        app.stop()
 
 
 def screenshot(page, name: str) -> None:

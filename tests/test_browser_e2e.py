@@ -8,7 +8,7 @@ import re
 import pytest
 
 from .fake_workspace import SPACE_ID, FakeWorkspace
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, isolated_env, wait_for_chart
+from .helpers import serve_demo_copy, wait_for_chart
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DATABASE = "browser_e2e"
@@ -16,16 +16,10 @@ DATABASE = "browser_e2e"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template):
-    tmp = tmp_path_factory.mktemp("e2e")
-    pg.create_database(DATABASE, template=demo_template, owner=APP_ROLE)
     with FakeWorkspace(query_dsn=pg.admin_dsn(DATABASE)) as ws:
-        env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                           PGDATABASE=DATABASE, PGSSLMODE="disable", ORDER_EDITORS="*", GENIE_SPACE_ID=SPACE_ID,
-                           **ws.env())
-        with ServedApp(env, tmp / "app.log") as app:
-            app.wait_until_ready()
+        with serve_demo_copy(tmp_path_factory.mktemp("e2e"), pg, demo_template, DATABASE, ORDER_EDITORS="*",
+                             GENIE_SPACE_ID=SPACE_ID, **ws.env()) as app:
             yield app
-            app.stop()
 
 
 def open_workspace(page, name: str) -> None:

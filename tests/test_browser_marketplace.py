@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, chart_titles, isolated_env, wait_for_chart
+from .helpers import chart_titles, serve_demo_copy, wait_for_chart
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template):
-    tmp = tmp_path_factory.mktemp("marketplace")
-    pg.create_database("browser_marketplace", template=demo_template, owner=APP_ROLE)
-    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                       PGDATABASE="browser_marketplace", PGSSLMODE="disable")
-    with ServedApp(env, tmp / "app.log") as app:
-        app.wait_until_ready()
+    with serve_demo_copy(tmp_path_factory.mktemp("marketplace"), pg, demo_template, "browser_marketplace") as app:
         yield app
-        app.stop()
 
 
 def choose_city(page, city: str) -> None:

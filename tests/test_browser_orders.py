@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from .helpers import APP_ROLE, APP_ROLE_PASSWORD, ServedApp, isolated_env
+from .helpers import serve_demo_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DATABASE = "browser_orders"
@@ -17,14 +17,8 @@ DATABASE = "browser_orders"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template):
-    tmp = tmp_path_factory.mktemp("orders")
-    pg.create_database(DATABASE, template=demo_template, owner=APP_ROLE)
-    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                       PGDATABASE=DATABASE, PGSSLMODE="disable", ORDER_EDITORS="*")
-    with ServedApp(env, tmp / "app.log") as app:
-        app.wait_until_ready()
+    with serve_demo_copy(tmp_path_factory.mktemp("orders"), pg, demo_template, DATABASE, ORDER_EDITORS="*") as app:
         yield app
-        app.stop()
 
 
 @pytest.fixture
