@@ -298,21 +298,21 @@ class Orders:
 
     def save_order(self, user: str, order_id: int, expected_version: int, *, order: dict | None = None,
                    customer: dict | None = None, items: list[tuple] | None = None) -> dict:
-        """The order form: any of the order's fields, its customer's details and its lines, at once.
-        Lines are applied first, so the discount is checked against the new items total."""
+        """The order form: any of the order's fields, its customer's details and its lines, at once,
+        all checked against the order as it will be (the discount against the new items total)."""
         unknown = [name for name in (order or {}) if name not in ORDER_FIELDS]
         if unknown:
             raise ValidationError(f"{', '.join(unknown)} cannot be edited.")
         with self._writing("save_order", user, "edit") as conn:
             row = self._check_version(conn, self._lock(conn, [order_id]).get(order_id), order_id, expected_version)
             problems: list[str] = []
+            state, changed, lines = dict(row), {}, None
             if items is not None:
                 try:
-                    self._replace_items(conn, order_id, clean_items(items, set(self.products()["sku"])))
-                    row = self._lock(conn, [order_id])[order_id]
+                    lines = clean_items(items, set(self.products()["sku"]))
+                    state["items_subtotal"] = sum((i.unit_price * i.quantity for i in lines), Decimal(0))
                 except ValidationError as exc:
                     problems.append(f"Items: {exc.message}")
-            state, changed = dict(row), {}
             for name in sorted(order or {}, key=lambda n: n == "discount"):   # shipping before discount
                 try:
                     value = clean_order_field(name, order[name], state)
@@ -330,7 +330,15 @@ class Orders:
                     problems.append(exc.message)
             if problems:
                 raise ValidationError(" ".join(problems))
-            self._update_order(conn, order_id, changed)
+            # Everything is checked against the final order; now write in an order that keeps
+            # discount <= items + shipping true after every statement (the table checks it each time):
+            # a lower discount and a higher fee first, then the lines, then the rest.
+            first = {k: v for k, v in changed.items()
+                     if (k == "discount" and v < row[k]) or (k == "shipping_fee" and v > row[k])}
+            self._update_order(conn, order_id, first)
+            if lines is not None:
+                self._replace_items(conn, order_id, lines)
+            self._update_order(conn, order_id, {k: v for k, v in changed.items() if k not in first})
             self._update_customer(conn, row["customer_id"], customer_values)
         return self.order(order_id)
 

@@ -137,7 +137,8 @@ CHART_TITLES_JS = """() => {
   const titles = [];
   for (const doc of (window.Bokeh ? Bokeh.documents : []))
     for (const model of doc.all_models)
-      if (model.constructor.__name__ === "Title" && model.text) titles.push(model.text);
+      // Bokeh 3.9 names the class; 3.10 (minified) only has the model's `type`.
+      if ((model.type === "Title" || model.constructor.__name__ === "Title") && model.text) titles.push(model.text);
   return titles;
 }"""
 
@@ -158,7 +159,9 @@ CHARTS_DRAWN_JS = """(minimum) => {
   if (!window.Bokeh || !Bokeh.index) return false;
   const figures = [];
   const visit = (view) => {
-    if (view.constructor.__name__ === "FigureView" || view.constructor.__name__ === "PlotView") figures.push(view);
+    const kind = view.model ? view.model.type : "";
+    if (["Figure", "figure", "Plot"].includes(kind) || ["FigureView", "PlotView"].includes(view.constructor.__name__))
+      figures.push(view);
     for (const child of view.child_views || []) visit(child);
   };
   for (const view of Object.values(Bokeh.index)) visit(view);
