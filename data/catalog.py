@@ -18,7 +18,7 @@ from sqlalchemy import text
 from .cache import Caches, cached
 from .database import Database, to_frame
 from .errors import AppError, Category, ValidationError
-from .paging import CHOICE, NUMBER, TEXT, Column, Listing, Page, PageQuery
+from .paging import CHOICE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern
 from .tables import Tables, quote
 
 FACETS = {"gender": "Gender", "master_category": "Category", "sub_category": "Sub-category",
@@ -106,8 +106,7 @@ class Catalog:
             params["price_max"] = chosen.price_max
         if chosen.search.strip():
             clauses.append(r"product_display_name ILIKE :search ESCAPE '\'")
-            escaped = chosen.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params["search"] = f"%{escaped}%"
+            params["search"] = like_pattern(chosen.search.strip())
         return clauses, params
 
     def page(self, chosen: ProductFilter, page: int = 1, size: int = 24, sort: str = "name") -> Page:
@@ -217,11 +216,10 @@ class Catalog:
     # -- users ----------------------------------------------------------------------------
 
     def users(self, search: str = "", limit: int = 50) -> pd.DataFrame:
-        escaped = search.strip()[:MAX_SEARCH].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return self._guard(lambda: self.db.frame("catalog_users", rf"""
             SELECT user_id, user_name, gender, age_band, region FROM {self.t.usersdb}
             WHERE user_name ILIKE :pattern ESCAPE '\' OR CAST(user_id AS TEXT) = :exact
-            ORDER BY user_id LIMIT :limit""", {"pattern": f"%{escaped}%", "exact": search.strip(), "limit": limit}))
+            ORDER BY user_id LIMIT :limit""", {"pattern": like_pattern(search.strip()[:MAX_SEARCH]), "exact": search.strip(), "limit": limit}))
 
     def user_style(self, user_id: int) -> UserStyle | None:
         rows = self._guard(lambda: self.db.rows("catalog_user_style", f"""

@@ -108,7 +108,8 @@ def parse_date_filter(text: str, today: date | None = None) -> tuple[date | None
                           "2026-11-01..2026-11-20, a comparison like >2026-11-01, or today.")
 
 
-def _like_pattern(text: str) -> str:
+def like_pattern(text: str) -> str:
+    """`text` as a literal inside an ILIKE … ESCAPE '\\' pattern, matched anywhere."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -135,7 +136,7 @@ class Listing:
             column, p = self._column(name), f"f{i}"
             if column.kind == TEXT:
                 clauses.append(f"{column.sql} ILIKE :{p} ESCAPE '\\'")
-                params[p] = _like_pattern(str(value))
+                params[p] = like_pattern(str(value))
             elif column.kind == CHOICE:
                 clauses.append(f"{column.sql} = ANY(:{p})")
                 params[p] = [str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])]
