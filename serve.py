@@ -30,13 +30,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="drop and regenerate the embedded demo data before serving")
     parser.add_argument("--demo-scale", type=float,
                         help="demo data size factor when (re)generating: orders = 5,000 x scale")
+    parser.add_argument("--processes", type=int, help="server processes (default: $APP_PROCESSES, auto)")
+    parser.add_argument("--worker-port", type=int, help=argparse.SUPPRESS)   # set by the supervisor
     return parser.parse_args(argv)
 
 
 def _environment(args: argparse.Namespace) -> dict[str, str]:
     env = dict(os.environ)
     overrides = {"DATABRICKS_APP_PORT": args.port, "APP_ADDRESS": args.address,
-                 "EMBEDDED_DATA_DIR": args.data_dir, "DEMO_SCALE": args.demo_scale}
+                 "EMBEDDED_DATA_DIR": args.data_dir, "DEMO_SCALE": args.demo_scale, "APP_PROCESSES": args.processes}
     env.update({k: str(v) for k, v in overrides.items() if v is not None})
     return env
 
@@ -45,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from data.settings import EMBEDDED, SettingsError, load_settings
     try:
-        settings = load_settings(_environment(args), force_embedded=args.embedded)
+        environment = _environment(args)
+        settings = load_settings(environment, force_embedded=args.embedded)
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
 
     from data.logs import setup_logging
+    if args.worker_port:
+        setup_logging(settings.log_level, worker=os.environ.get("APP_WORKER"))
+        return _worker(settings, args.worker_port)
     setup_logging(settings.log_level)
     started = time.monotonic()
     if settings.mode == EMBEDDED:
@@ -58,22 +64,35 @@ def main(argv: list[str] | None = None) -> int:
 
     from data.backend import build_vector_index_in_background, open_backend, prepare
     from data.errors import AppError
+    backend = None
     try:
         backend = open_backend(settings)
         prepare(backend, reset_demo=args.reset_demo_data, progress=True)
     except AppError as exc:
         log.error("cannot start: %s (%s)", exc, exc.detail)
         print(f"Cannot start: {exc}", file=sys.stderr)
+        if backend is not None:
+            backend.close()             # and the embedded server it started
         return 1
     if settings.mode == EMBEDDED:
         build_vector_index_in_background(backend)
 
-    server = _serve(backend, settings)
-    log.info("ready url=http://%s:%d startup_s=%.2f mode=%s", "localhost" if settings.app_address == "0.0.0.0"
-             else settings.app_address, settings.app_port, time.monotonic() - started, settings.mode)
-    print(f"Serving on http://localhost:{settings.app_port} (Ctrl-C to stop)", flush=True)
+    def ready() -> None:
+        log.info("ready url=http://%s:%d startup_s=%.2f mode=%s processes=%d", "localhost"
+                 if settings.app_address == "0.0.0.0" else settings.app_address, settings.app_port,
+                 time.monotonic() - started, settings.mode, settings.processes)
+        print(f"Serving on http://localhost:{settings.app_port} (Ctrl-C to stop)", flush=True)
+
     try:
-        server.io_loop.start()
+        if settings.processes > 1:
+            import asyncio
+
+            from dashboard.workers import serve_with_workers
+            asyncio.run(serve_with_workers(settings, environment, ["--embedded"] if args.embedded else [], ready))
+        else:
+            server = _serve(backend, settings)
+            ready()
+            server.io_loop.start()
     finally:
         stopping = time.monotonic()
         backend.close()
@@ -81,7 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _serve(backend, settings):
+def _worker(settings, port: int) -> int:
+    """One of several server processes: the database is ready; serve on a loopback port."""
+    import dataclasses
+
+    from data.backend import open_backend
+    workers = int(os.environ.get("APP_WORKERS", "1"))
+    # Genie's per-minute budget is the app's: each process takes its share.
+    settings = dataclasses.replace(settings, genie_per_minute=max(1, -(-settings.genie_per_minute // workers)))
+    backend = open_backend(settings, attach=True)
+    server = _serve(backend, settings, port=port, address="127.0.0.1")
+    try:
+        server.io_loop.start()
+    finally:
+        backend.close()
+    return 0
+
+
+def _serve(backend, settings, *, port: int | None = None, address: str | None = None):
     import panel as pn
 
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
@@ -108,7 +144,7 @@ def _serve(backend, settings):
     def page():
         return create_page(context)
 
-    server = pn.serve({"/": page}, port=settings.app_port, address=settings.app_address,
+    server = pn.serve({"/": page}, port=port or settings.app_port, address=address or settings.app_address,
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
                       verbose=False, title=TITLE, extra_patterns=routes(monitor, orders, context.marketplace))
     holder["server"] = server

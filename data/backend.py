@@ -41,11 +41,13 @@ class Backend:
             self.embedded.stop()
 
 
-def open_backend(settings: Settings, *, database_overrides: dict | None = None) -> Backend:
+def open_backend(settings: Settings, *, database_overrides: dict | None = None, attach: bool = False) -> Backend:
+    """`attach`: a worker process of the app uses the embedded server the first process started."""
     tables = Tables.from_settings(settings)
     overrides = database_overrides or {}
     if settings.mode == EMBEDDED:
-        server = EmbeddedPostgres(settings.embedded_data_dir).start()
+        server = EmbeddedPostgres(settings.embedded_data_dir)
+        server = server.attach() if attach else server.start()
         server.create_database(settings.pg_database)
         credentials = NoPassword()
         host, user = str(server.socket_dir), SUPERUSER

@@ -168,6 +168,13 @@ class EmbeddedPostgres:
         log.info("embedded PostgreSQL started port=%d data_dir=%s", self.port, self.data_dir)
         return self
 
+    def attach(self) -> "EmbeddedPostgres":
+        """Use the server another process of the app started on this data directory."""
+        self.port = self.running_port()
+        if self.port is None:
+            raise RuntimeError(f"no embedded PostgreSQL is running in {self.data_dir}")
+        return self
+
     def stop(self, timeout: float = 10) -> None:
         """Fast shutdown: roll back open transactions, checkpoint, exit."""
         if not self.started_here or self.running_port() is None:

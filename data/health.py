@@ -88,3 +88,47 @@ class Monitor:
                         "rss_mb": round(process.memory_info().rss / 2**20, 1), "threads": process.num_threads(),
                         "sessions": sessions},
         }
+
+
+def combine_snapshots(snapshots: list[dict], *, processes: int, started_at: float) -> dict:
+    """One /metrics answer for an app served by several processes, in the shape one process gives:
+    counts are summed; the database state is the latest any process saw; a query's percentiles are
+    the slowest process's (an upper bound: samples stay in their process). Each process's own
+    snapshot is under "workers"."""
+    if not snapshots:
+        return {"workers": [], "process": {"processes": processes, "running": 0}}
+    first = snapshots[0]
+    latest = max(snapshots, key=lambda s: s["database"]["probe"]["checked_at"])["database"]
+    pool = {key: sum(s["pool"].get(key) or 0 for s in snapshots)
+            for key in ("size", "checked_out", "checked_in", "overflow", "max_overflow", "connections_opened")}
+    queries: dict[str, dict] = {}
+    for snapshot in snapshots:
+        for row in snapshot["queries"]:
+            merged = queries.setdefault(row["query"], {**row, "calls": 0, "failures": 0})
+            merged["calls"] += row["calls"]
+            merged["failures"] += row["failures"]
+            for key in ("p50_ms", "p95_ms", "p99_ms"):
+                merged[key] = max(merged[key], row[key])
+    hits = sum(s["cache"]["hits"] for s in snapshots)
+    misses = sum(s["cache"]["misses"] for s in snapshots)
+    errors: dict[str, int] = {}
+    for snapshot in snapshots:
+        for category, count in snapshot["errors"].items():
+            errors[category] = errors.get(category, 0) + count
+    token = dict(first["token"])
+    if "mints" in token:
+        token["mints"] = sum(s["token"].get("mints", 0) for s in snapshots)
+    return {
+        "database": latest,
+        "pool": pool,
+        "token": token,
+        "queries": sorted(queries.values(), key=lambda r: r["p95_ms"], reverse=True),
+        "cache": {"hits": hits, "misses": misses,
+                  "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None},
+        "errors": errors,
+        "process": {"pid": os.getpid(), "uptime_s": round(time.time() - started_at, 1), "processes": processes,
+                    "running": len(snapshots), "rss_mb": round(sum(s["process"]["rss_mb"] for s in snapshots), 1),
+                    "threads": sum(s["process"]["threads"] for s in snapshots),
+                    "sessions": sum(s["process"].get("sessions") or 0 for s in snapshots)},
+        "workers": snapshots,
+    }

@@ -41,11 +41,13 @@ class _RedactingFormatter(logging.Formatter):
         return redact(line).replace("\n", " | ")
 
 
-def setup_logging(level: str = "INFO") -> None:
+def setup_logging(level: str = "INFO", worker: str | None = None) -> None:
+    """`worker` labels the lines of one of several server processes (`w2:dashboard.app ...`)."""
     for name in SECRET_NAMES:
         register_secret(os.environ.get(name))
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    label = f"w{worker}:" if worker else ""
+    handler.setFormatter(_RedactingFormatter(f"%(asctime)s %(levelname)s {label}%(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

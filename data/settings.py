@@ -32,7 +32,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("ALLOW_WEBSOCKET_ORIGIN", None,
         "Comma-separated hosts allowed to open the app's websocket (the app's public host on Databricks); "
         "default: localhost and 127.0.0.1 on the app port."),
-    Var("PANEL_NUM_THREADS", "4", "Worker threads for session callbacks (0 = Panel's default pool size)."),
+    Var("APP_PROCESSES", "auto", "Server processes behind the one port, each with its own sessions (a Python "
+                                 "process runs on one core at a time); auto: one per CPU the app may use, at most 4."),
+    Var("PANEL_NUM_THREADS", "4", "Worker threads for session callbacks in each process (0 = Panel's default pool "
+                                  "size)."),
     Var("LOG_LEVEL", "INFO", "Log level for the app's one-line-per-event log on stdout."),
     # Database: as Databricks Apps injects them for a database resource
     Var("PGHOST", None, "PostgreSQL host. Unset (with no Lakebase variable) means the embedded PostgreSQL."),
@@ -106,6 +109,7 @@ class Settings:
     app_address: str
     websocket_origins: tuple[str, ...]
     num_threads: int
+    processes: int
     log_level: str
     pg_host: str | None
     pg_port: int
@@ -258,6 +262,31 @@ def _timezone(name: str, problems: list[str]) -> str:
     return name
 
 
+MAX_AUTO_PROCESSES = 4
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a container's CPU quota (cgroup v2)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            count = min(count, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def _processes(r: "_Reader") -> int:
+    raw = (r.text("APP_PROCESSES") or "auto").strip().lower()
+    if raw == "auto":
+        return min(available_cpus(), MAX_AUTO_PROCESSES)
+    if not raw.isdigit() or not 1 <= int(raw) <= 16:
+        r.problems.append(f"APP_PROCESSES={raw!r} is not auto or a whole number from 1 to 16")
+        return 1
+    return int(raw)
+
+
 def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool = False) -> Settings:
     env = os.environ if env is None else env
     mode, problems = _database_mode(env, force_embedded)
@@ -277,6 +306,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool 
         websocket_origins=tuple(o.strip() for o in origins.split(",") if o.strip()) if origins
         else (f"localhost:{port}", f"127.0.0.1:{port}"),
         num_threads=r.integer("PANEL_NUM_THREADS", 0, 64),
+        processes=_processes(r),
         log_level=log_level,
         pg_host=None if mode == EMBEDDED else r.text("PGHOST"),
         pg_port=r.integer("PGPORT", 1, 65535),

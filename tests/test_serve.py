@@ -114,19 +114,27 @@ def test_ready_follows_the_database_without_restarting_the_app(tmp_path, own_pos
         app.stop()
 
 
-def test_metrics_report_the_system_figures(tmp_path, own_postgres):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_metrics_report_the_system_figures(tmp_path, own_postgres, processes):
     _, env = own_postgres
-    with ServedApp(isolated_env(tmp_path, **env), tmp_path / "app.log") as app:
+    with ServedApp(isolated_env(tmp_path, APP_PROCESSES=processes, **env), tmp_path / "app.log") as app:
         app.wait_until_ready()
         app.get("/")
         metrics = app.get("/metrics").json()
-        assert set(metrics) == {"database", "pool", "token", "queries", "cache", "errors", "process"}
+        shape = {"database", "pool", "token", "queries", "cache", "errors", "process"}
+        assert set(metrics) == (shape if processes == 1 else shape | {"workers"})
         assert metrics["database"]["mode"] == "password" and metrics["database"]["version"].startswith("18")
-        assert metrics["pool"]["size"] == 5 and metrics["pool"]["max_overflow"] == 15
-        assert {q["query"] for q in metrics["queries"]} >= {"health_check", "create_schema"}
+        # The pool settings are per process; several processes report their sum.
+        assert metrics["pool"]["size"] == 5 * processes and metrics["pool"]["max_overflow"] == 15 * processes
+        assert {q["query"] for q in metrics["queries"]} >= {"health_check"}
         assert all(q["p95_ms"] >= q["p50_ms"] >= 0 for q in metrics["queries"])
         assert set(metrics["errors"]) == {"configuration", "connection", "authentication", "timeout", "validation",
                                           "conflict", "permission", "upstream"}
+        if processes == 1:
+            assert "create_schema" in {q["query"] for q in metrics["queries"]}
+        else:
+            assert len(metrics["workers"]) == 2 and all(set(w) == shape for w in metrics["workers"])
+            assert metrics["process"]["processes"] == 2 and metrics["process"]["sessions"] == 1
         app.stop()
 
 

@@ -1,0 +1,150 @@
+"""Serving from several processes behind one port: every request of a session reaches the process
+that holds it, a dead process is replaced, SIGTERM stops them all and the database."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import psutil
+import pytest
+from bokeh.util.token import generate_jwt_token, generate_session_id
+
+from dashboard.balancer import Balancer, Request, Worker
+from data.embedded import EmbeddedPostgres
+from data.health import combine_snapshots
+
+from .helpers import ServedApp, isolated_env, run_async
+from .wire import Session
+
+
+def balancer(alive=(True, True, True)) -> Balancer:
+    return Balancer([Worker("127.0.0.1", 9000 + i, alive=a) for i, a in enumerate(alive)])
+
+
+def request(target: str, *headers: tuple[str, str]) -> Request:
+    lines = [f"GET {target} HTTP/1.1", "Host: app.example.com", *(f"{k}: {v}" for k, v in headers)]
+    return Request.parse(("\r\n".join(lines) + "\r\n\r\n").encode())
+
+
+def test_a_page_gets_a_session_id_and_its_websocket_goes_to_the_same_process():
+    b = balancer()
+    for _ in range(20):
+        worker, page = b.route(request("/?workspace=orders"))
+        session_id = page.header("Bokeh-Session-Id")
+        assert session_id and b.owner(session_id) is worker
+        token = generate_jwt_token(session_id)          # what the page hands its websocket
+        socket_to, _ = b.route(request("/ws", ("Upgrade", "websocket"), ("Sec-WebSocket-Protocol", f"bokeh, {token}")))
+        assert socket_to is worker
+
+
+def test_new_sessions_go_only_to_running_processes_and_assets_take_turns():
+    b = balancer(alive=(True, False, True))
+    owners = {b.route(request("/"))[0].port for _ in range(60)}
+    assert owners == {9000, 9002}
+    assets = [b.route(request("/static/js/bokeh.min.js"))[0].port for _ in range(4)]
+    assert assets == [9000, 9002, 9000, 9002]
+
+
+def test_a_session_named_by_the_request_keeps_its_process():
+    b = balancer()
+    session_id = generate_session_id()
+    owner = b.owner(session_id)
+    assert b.route(request(f"/?bokeh-session-id={session_id}"))[0] is owner
+    assert b.route(request("/", ("Bokeh-Session-Id", session_id)))[0] is owner
+    worker, unchanged = b.route(request(f"/?bokeh-session-id={session_id}"))
+    assert unchanged.header("Bokeh-Session-Id") is None, "Bokeh refuses an id given twice"
+
+
+def test_bad_requests_get_a_400_and_nothing_reaches_a_process():
+    async def send(raw: bytes) -> bytes:
+        b = balancer()
+        await b.start("127.0.0.1", 0)
+        port = b.server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(raw)
+        writer.write_eof()
+        answer = await reader.read()
+        await b.stop()
+        assert b.routed == [0, 0, 0]
+        return answer
+    for raw in (b"NONSENSE\r\n\r\n", b"GET /\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x"):
+        answer = run_async(lambda: send(raw))
+        assert answer.startswith(b"HTTP/1.1 400") and json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+
+
+def snapshot(state: str, checked_at: float, sessions: int, p95: float) -> dict:
+    return {"database": {"state": state, "probe": {"checked_at": checked_at}},
+            "pool": {"size": 5, "checked_out": 1, "checked_in": 4, "overflow": 0, "max_overflow": 15,
+                     "connections_opened": 3},
+            "token": {"mode": "lakebase", "mints": 2},
+            "queries": [{"query": "funnel", "calls": 10, "failures": 1, "p50_ms": 1.0, "p95_ms": p95, "p99_ms": p95}],
+            "cache": {"hits": 3, "misses": 1}, "errors": {"connection": 1, "timeout": 0},
+            "process": {"rss_mb": 200.0, "threads": 9, "sessions": sessions}}
+
+
+def test_metrics_of_several_processes_add_up():
+    combined = combine_snapshots([snapshot("down", 100.0, 2, 5.0), snapshot("up", 101.0, 3, 9.0)], processes=2,
+                                 started_at=time.time())
+    assert combined["database"]["state"] == "up", "the latest probe wins"
+    assert combined["pool"]["size"] == 10 and combined["token"]["mints"] == 4
+    assert combined["queries"] == [{"query": "funnel", "calls": 20, "failures": 2, "p50_ms": 1.0, "p95_ms": 9.0,
+                                    "p99_ms": 9.0}]
+    assert combined["cache"] == {"hits": 6, "misses": 2, "hit_ratio": 0.75}
+    assert combined["errors"] == {"connection": 2, "timeout": 0}
+    assert combined["process"]["sessions"] == 5 and combined["process"]["rss_mb"] == 400.0
+
+
+# -- the real thing ------------------------------------------------------------------------
+
+async def open_and_change_city(url: str, pick: int) -> Session:
+    """Open a session and change its city: the change reaches the process that built the page."""
+    session = await Session.open(url)
+    await session.quiet(0.3, time.perf_counter() + 20)
+    box = session.find("AutocompleteInput", label="City")
+    city = box.attributes["options"][1 + pick]
+    await session.act(session.set_value(box, "value", city), shows=f"funnel: {city},")
+    await session.close()
+    return session
+
+
+def workers_of(app: ServedApp) -> list[psutil.Process]:
+    """The app's running worker processes (a killed one is a zombie until the supervisor notices)."""
+    found = []
+    for child in psutil.Process(app.process.pid).children():
+        try:
+            if "--worker-port" in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_sessions_and_survive_one_dying(tmp_path):
+    env = isolated_env(tmp_path, APP_PROCESSES=2, EMBEDDED_DATA_DIR=tmp_path / "pgdata")
+    with ServedApp(env, tmp_path / "app.log") as app:
+        app.wait_until_ready(timeout=300)
+
+        async def walk(count: int):
+            for pick in range(count):
+                await open_and_change_city(app.url, pick)
+        run_async(lambda: walk(8))
+        routed = app.get("/metrics").json()["process"]["requests_routed"]
+        assert all(n > 0 for n in routed), f"both processes took sessions: {routed}"
+        # A worker dies: the supervisor starts another; new sessions work meanwhile and after.
+        victim = workers_of(app)[0]
+        victim.kill()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (victim.pid in [p.pid for p in workers_of(app)]
+                                               or len(workers_of(app)) < 2
+                                               or app.get("/metrics").json()["process"]["running"] < 2):
+            time.sleep(0.5)
+        assert "exited with status" in app.logs() and len(workers_of(app)) == 2
+        run_async(lambda: walk(4))
+        processes = [psutil.Process(app.process.pid), *workers_of(app)]
+        assert app.stop() < 15
+        time.sleep(0.5)
+        assert not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
+            "the workers stopped with the app"
+        assert EmbeddedPostgres(tmp_path / "pgdata").running_port() is None, "and so did the embedded database"
