@@ -4,6 +4,8 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import threading
+import time
 from dataclasses import replace
 from typing import Callable
 
@@ -16,6 +18,8 @@ import param
 
 from data.errors import AppError, classify
 from data.paging import Page, PageQuery
+
+log = logging.getLogger(__name__)
 
 CARD_CSS = """
 .card { border: 1px solid rgba(128, 128, 128, 0.28); border-radius: 10px; padding: 14px 18px;
@@ -86,6 +90,12 @@ class CardRow:
         self.pane.object = empty_html(empty) if empty else f'<div class="cards">{"".join(cards_html or [])}</div>'
 
 
+def chart_pane(chart) -> pn.pane.HoloViews:
+    """A HoloViews chart on the page. Axes are not linked across charts: no two of ours share an
+    axis, and Panel re-checks linked axes of every chart on the page at each change of its layout."""
+    return pn.pane.HoloViews(chart, sizing_mode="stretch_width", linked_axes=False)
+
+
 class LiveChart(pn.viewable.Viewer):
     """A chart redrawn in place when its inputs change (a DynamicMap: new data, same figure, so
     no new Bokeh plot per change). `render(*inputs)` returns (element, None), or (element, text)
@@ -97,7 +107,11 @@ class LiveChart(pn.viewable.Viewer):
         self._last = None
         self.message = pn.pane.HTML("", stylesheets=[CARD_CSS], visible=False, sizing_mode="stretch_width")
         self.dmap = hv.DynamicMap(pn.bind(self._frame, *inputs))
-        self.pane = pn.pane.HoloViews(self.dmap, sizing_mode="stretch_width")
+        self.pane = chart_pane(self.dmap)
+        # Shown and hidden through a column around it: flipping the HoloViews pane's own `visible`
+        # inside its redraw makes Panel re-render it there, which fails ("unexpected attribute
+        # 'design' to figure"), and the chart after a message never came.
+        self.frame = pn.Column(self.pane, sizing_mode="stretch_width", margin=0)
         # A view shown again (another workspace and back) renders the DynamicMap afresh, which
         # takes the frame from its cache, kept from the first inputs: forget it when they change.
         for parameter in inputs:
@@ -109,17 +123,17 @@ class LiveChart(pn.viewable.Viewer):
         except Exception as exc:  # show why, keep the last good frame underneath
             error = classify(exc)
             if not isinstance(exc, AppError):
-                logging.getLogger(__name__).exception("chart failed")
+                log.exception("chart failed")
             element, empty = self._last, error.message
             if element is None:
                 raise
         self._last = element
         self.message.object = empty_html(empty) if empty else ""
-        self.message.visible, self.pane.visible = bool(empty), not empty
+        self.message.visible, self.frame.visible = bool(empty), not empty
         return element
 
     def __panel__(self):
-        return pn.Column(self.message, self.pane, sizing_mode="stretch_width")
+        return pn.Column(self.message, self.frame, sizing_mode="stretch_width")
 
 
 def notice(message_param: param.Parameter, severity: str = "warning") -> pmui.Alert:
@@ -146,6 +160,7 @@ class SqlTable(pn.viewable.Viewer):
         super().__init__(query=PageQuery(size=page_size))
         self._fetch = fetch
         self._on_edit = on_edit
+        self._shown: list[dict] = []                 # the rows as last sent: what an edit changes from
         self.key = key
         tabulator.setdefault("layout", "fit_data_stretch")
         self.table = pn.widgets.Tabulator(
@@ -183,34 +198,36 @@ class SqlTable(pn.viewable.Viewer):
         self.selected_keys = [_plain(rows.iloc[i][self.key]) for i in event.new if i < len(rows)]
 
     def _edited(self, event) -> None:
-        old, value = self._edit_values(event)
+        old = self._shown[event.row][event.column]
+        value = self._new_value(event.row, event.column, old)
+        before = dict(self._shown[event.row])
         if _same(value, old):
-            return                                   # nothing changed (or the edit was cancelled)
-        before = {k: _plain(v) for k, v in self.table.value.iloc[event.row].to_dict().items()}
-        before[event.column] = old
+            if threading.current_thread() is not threading.main_thread():    # waited, and it never came
+                log.warning("edit not received table=%s column=%s", self.key, event.column)
+                self.message = "Your change did not reach the server, so nothing was saved: please make it again."
+                self.replace_row(event.row, before)  # the browser shows what it typed: show the truth
+            return
+
         after = self._on_edit(before, event.column, value)
         self.replace_row(event.row, after if after is not None else before)
 
-    def _edit_values(self, event, wait: float = 1.0) -> tuple:
-        """(old, new) value of an edited cell. Panel reads both from the table's data; with a thread
-        pool the edit event can be handled before the cell's new data arrives (Panel 1.9), when the
-        data still holds the old value and `event.old` is unset: wait for the data to change."""
-        import threading
-        import time
-        column = self.table.value[event.column]
-        old = event.old if event.old is not None else column.iloc[event.row]
-        value = event.value
+    def _new_value(self, row: int, column: str, old, wait: float = 2.0):
+        """The edited cell's new value. The old one is what this table last showed, not Tabulator's
+        `event.old`, which can come from an earlier page. With a thread pool the edit event can be
+        handled before the cell's new data arrives (Panel 1.9): then wait for the data to change."""
         deadline = time.monotonic() + wait
-        while _same(value, old) and threading.current_thread() is not threading.main_thread() \
-                and time.monotonic() < deadline:
+        while True:
+            value = _plain(self.table.value[column].iloc[row])
+            if (not _same(value, old) or threading.current_thread() is threading.main_thread()
+                    or time.monotonic() > deadline):
+                return value
             time.sleep(0.01)
-            value = self.table.value[event.column].iloc[event.row]
-        return _plain(old), _plain(value)
 
     def replace_row(self, position: int, values: dict) -> None:
         """Show `values` in the row at `position` (only the table's own columns)."""
         frame = self.table.value
         changes = {c: [(frame.index[position], v)] for c, v in values.items() if c in frame.columns}
+        self._shown[position].update({c: _plain(v) for c, v in values.items() if c in frame.columns})
         self.table.patch(changes)
 
     def position_of(self, key) -> int | None:
@@ -238,6 +255,7 @@ class SqlTable(pn.viewable.Viewer):
             self.page = page
             self.table.selection = []
             self.table.value = page.rows.copy()   # Tabulator edits its value in place: never share
+            self._shown = [{k: _plain(v) for k, v in row.items()} for row in page.rows.to_dict("records")]
             self.pages.param.update(count=page.pages, value=page.page - 1)
             self.caption.object = (f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,}" if page.total
                                    else "No rows match")
@@ -277,17 +295,31 @@ def guarded(render: Callable) -> Callable:
         try:
             return render(*args, **kwargs)
         except Exception as exc:  # a view must always render something readable
-            error = classify(exc)
-            if not isinstance(exc, AppError):
-                logging.getLogger(render.__module__).exception("view %s failed", render.__name__)
-            return pmui.Alert(object=error.message, severity="error", sizing_mode="stretch_width")
+            return failure_alert(exc, render)
     return wrapper
 
 
+def failure_alert(exc: Exception, render: Callable, hint: str = "") -> pmui.Alert:
+    """The message a view shows instead of itself when building it failed (unexpected ones logged)."""
+    if not isinstance(exc, AppError):
+        logging.getLogger(render.__module__).exception("view %s failed", render.__name__)
+    return pmui.Alert(object=f"{classify(exc).message}{hint}", severity="error", sizing_mode="stretch_width")
+
+
+def shown_again(view) -> None:
+    """Tell a view it is on screen again, so one that could not load (the database was away) retries:
+    a view may define `shown()`."""
+    shown = getattr(view, "shown", None)
+    if callable(shown):
+        shown()
+
+
 class LazyTabs(pn.viewable.Viewer):
-    """Tabs whose views are built the first time they are shown, and only the shown one is on the
-    page (lighter sessions). Built from a TabMenu and a content column: Material Tabs with
-    dynamic=True break Bokeh plots' layout when switching (a JavaScript error), this does not."""
+    """Tabs whose views are built the first time they are shown and then stay on the page, hidden
+    while another tab is shown: switching back only flips two `visible` flags instead of building
+    and sending every model of the view again (which cost most of the server's time under load).
+    Built from a TabMenu and a column of slots: Material Tabs with dynamic=True break Bokeh plots'
+    layout when switching (a JavaScript error); this does not."""
 
     active = param.Integer(default=0, doc="Index of the tab on screen.")
 
@@ -295,22 +327,48 @@ class LazyTabs(pn.viewable.Viewer):
         super().__init__(**params)
         self._labels = [label for label, _ in tabs]
         self._builders = [builder for _, builder in tabs]
-        self._built: dict[int, pn.viewable.Viewable] = {}
+        self._failed: set[int] = set()
+        self._views: dict[int, object] = {}            # as built (a Column holds a Viewer's __panel__)
+        self.slots = [pn.Column(sizing_mode="stretch_width", visible=False, margin=0) for _ in tabs]
         self.menu = pmui.TabMenu(items=self._labels, active=self.active, sizing_mode="stretch_width")
-        self.body = pn.Column(sizing_mode="stretch_width")
+        self.body = pn.Column(*self.slots, sizing_mode="stretch_width", margin=0)
         self.menu.param.watch(lambda e: self.param.update(active=e.new), "active")
+        self._show()
+
+    def _build(self, index: int) -> pn.viewable.Viewable:
+        """The tab's view; if building it failed (the database was away, say), a message, and the
+        view is built again the next time the tab is shown."""
+        builder = self._builders[index]
+        try:
+            view = builder()
+        except Exception as exc:
+            self._failed.add(index)
+            return failure_alert(exc, builder, " Open this tab again to retry.")
+        self._failed.discard(index)
+        return view
+
+    def shown(self) -> None:
+        """These tabs are on screen again (a tab of an outer LazyTabs): retry what failed."""
         self._show()
 
     @property
     def labels(self) -> list[str]:
         return list(self._labels)
 
+    def built(self, index: int) -> bool:
+        return bool(self.slots[index].objects)
+
     @param.depends("active", watch=True)
     def _show(self) -> None:
-        if self.active not in self._built:
-            self._built[self.active] = guarded(self._builders[self.active])()
+        slot = self.slots[self.active]
+        if not slot.objects or self.active in self._failed:
+            self._views[self.active] = self._build(self.active)
+            slot.objects = [self._views[self.active]]
+        else:
+            shown_again(self._views[self.active])
         self.menu.active = self.active
-        self.body.objects = [self._built[self.active]]
+        for index, other in enumerate(self.slots):
+            other.visible = index == self.active
 
     def __panel__(self):
         return pn.Column(self.menu, self.body, sizing_mode="stretch_width")

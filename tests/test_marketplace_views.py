@@ -115,17 +115,37 @@ def test_a_bad_table_filter_shows_a_message_in_place(state):
     assert tab.table.message == "" and (tab.table.table.value["views"] > 100).all()
 
 
-def test_empty_range_gives_a_sentence_not_a_chart(db, tables):
+def last_month_without_agra_visits(db, tables) -> MarketplaceState:
+    """Last month's state, after removing Agra's recent visits (an empty period for that city)."""
     from sqlalchemy import text
     with db.transaction("remove_recent_agra") as conn:
         conn.execute(text(f"DELETE FROM {tables.city_funnel} WHERE city = 'Agra' AND event_date > CURRENT_DATE - 40"))
     queries = Marketplace(db, tables)
     app = AppState()
     app.set_cities(queries.cities())
-    state = MarketplaceState(app, queries, date_range="last_month")
+    return MarketplaceState(app, queries, date_range="last_month")
+
+
+def test_empty_range_gives_a_sentence_not_a_chart(db, tables):
+    state = last_month_without_agra_visits(db, tables)
+    app = state.app
     app.city = "Agra"
     overview = rendered(OverviewTab(state=state))
     assert "No visitors for Agra in the last month." in texts(overview)
+
+
+def test_a_chart_comes_back_after_a_sentence_stood_in_for_it(db, tables):
+    """After an empty period (a sentence instead of the chart), the next city draws its funnel:
+    showing the chart again inside its own redraw used to fail, so that city's chart never came."""
+    state = last_month_without_agra_visits(db, tables)
+    app = state.app
+    tab = OverviewTab(state=state)
+    overview = rendered(tab)
+    app.city = "Agra"
+    assert "No visitors for Agra in the last month." in texts(overview)
+    app.city = "Phuket"
+    assert "Conversion funnel: Phuket, last month" in plot_titles(overview)
+    assert tab.funnel.frame.visible and not tab.funnel.message.visible
 
 
 def test_refresh_clears_the_process_cache(state):

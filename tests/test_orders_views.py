@@ -1,6 +1,10 @@
 """The Orders workspace as components: what an editor and a viewer see and can do, without a browser."""
 from __future__ import annotations
 
+import threading
+import time
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 from sqlalchemy import text
@@ -31,6 +35,50 @@ def test_an_editor_edits_a_cell_and_the_row_shows_the_new_version(make_state):
     after = grid._edit(row, "notes", "ring twice")
     assert after["notes"] == "ring twice" and after["version"] == row["version"] + 1
     assert grid.notice.endswith("notes saved.") and grid.error == ""
+
+
+def test_an_edit_handled_before_its_data_arrives_saves_what_was_typed(make_state, db, tables):
+    """With a thread pool Panel can run the edit callback before the cell's new data lands, with an
+    `old` value left from an earlier page: the typed value is still the one saved, once."""
+    grid = OrdersGrid(state=make_state())
+    grid.table.pages.value = 1
+    frame = grid.table.table.value
+    order_id = int(frame["order_id"].iloc[3])
+    event = SimpleNamespace(column="notes", row=3, value=frame["notes"].iloc[3], old="a note from page one")
+
+    def data_arrives():
+        time.sleep(0.2)
+        frame.at[frame.index[3], "notes"] = "typed late"
+    threading.Thread(target=data_arrives).start()
+    handler = threading.Thread(target=grid.table._edited, args=(event,))
+    handler.start()
+    handler.join()
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "typed late"
+    assert grid.notice == f"Order {order_id}: notes saved."
+    assert db.scalar("a", f"SELECT count(*) FROM {tables.audit_log} WHERE order_id = :id AND new_value = 'typed late'",
+                     {"id": order_id}) == 1
+
+
+def test_an_edit_that_changes_nothing_saves_nothing(make_state, db, tables):
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    grid.table._edited(SimpleNamespace(column="notes", row=0, value=row["notes"], old="something else"))
+    assert grid.notice == "" and db.scalar("v", f"SELECT version FROM {tables.orders} WHERE order_id = :id",
+                                           {"id": int(row["order_id"])}) == row["version"]
+
+
+def test_an_edit_whose_data_never_arrives_says_so_and_saves_nothing(make_state, db, tables):
+    """On a worker thread the handler waits for the typed value; if it never lands, the person is
+    told, and the cell goes back to what is saved (the browser still shows what was typed)."""
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    event = SimpleNamespace(column="notes", row=0, value=row["notes"], old=None)
+    handler = threading.Thread(target=grid.table._edited, args=(event,))
+    handler.start()
+    handler.join()
+    assert "did not reach the server, so nothing was saved" in grid.table.message
+    assert grid.notice == "" and db.scalar("v", f"SELECT version FROM {tables.orders} WHERE order_id = :id",
+                                           {"id": int(row["order_id"])}) == row["version"]
 
 
 def test_a_refused_edit_keeps_the_old_value_and_says_why(make_state):

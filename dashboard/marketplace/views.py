@@ -22,7 +22,7 @@ from data.marketplace import DATE_RANGE_LABELS, DEVICES
 
 from .. import format as fmt
 from ..urls import sync_with_url
-from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, heading
+from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, chart_pane, heading
 from . import charts
 from .state import TABS, MarketplaceState
 
@@ -175,7 +175,7 @@ class PropertiesTab(pn.viewable.Viewer):
         self.note.object = HINT
         return pn.Column(
             self.cards.pane,
-            pn.pane.HoloViews(self.scatter * self.rings, sizing_mode="stretch_width"),
+            chart_pane(self.scatter * self.rings),
             pn.Row(self.note, self.clear, align="center"),
             self.table, sizing_mode="stretch_width")
 

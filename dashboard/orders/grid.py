@@ -96,6 +96,11 @@ class OrdersGrid(pn.viewable.Viewer):
 
     # -- actions --------------------------------------------------------------------------
 
+    def shown(self) -> None:
+        """On screen again: if the grid never loaded (the database was away), try now."""
+        if self.table.page is None:
+            self.table.refresh()
+
     def reload(self, _=None) -> None:
         self.changed_elsewhere = False
         self.table.reset()

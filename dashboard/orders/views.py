@@ -34,6 +34,9 @@ class OrdersView(pn.viewable.Viewer):
         sync_with_url(s, {"view": "view", "order": "order", "search": "q"}, s.app.notify)
         self._show_order()
 
+    def shown(self) -> None:
+        self.tabs.shown()
+
     def _show_order(self, *_) -> None:
         order = self.state.order
         if order is None:

@@ -1,0 +1,54 @@
+"""Shared widgets on their own, without a server or database."""
+from __future__ import annotations
+
+import panel as pn
+
+from dashboard.widgets import LazyTabs
+from data.errors import AppError, Category
+
+
+def test_a_tab_is_built_when_first_shown_and_then_kept():
+    built = []
+    tabs = LazyTabs([("One", lambda: built.append(1) or pn.pane.Markdown("one")),
+                     ("Two", lambda: built.append(2) or pn.pane.Markdown("two"))])
+    tabs.active = 1
+    tabs.active = 0
+    tabs.active = 1
+    assert built == [1, 2], "each view is built once"
+    assert [slot.visible for slot in tabs.slots] == [False, True]
+
+
+def test_a_tab_whose_build_failed_is_built_again_when_shown_again():
+    database_up = False
+
+    def orders():
+        if not database_up:
+            raise AppError("The database is not reachable right now.", category=Category.CONNECTION)
+        return pn.pane.Markdown("orders")
+    tabs = LazyTabs([("Home", lambda: pn.pane.Markdown("home")), ("Orders", orders)])
+    tabs.active = 1
+    message = tabs.slots[1].objects[0]
+    assert message.object == "The database is not reachable right now. Open this tab again to retry."
+    tabs.active = 0
+    database_up = True
+    tabs.active = 1
+    assert tabs.slots[1].objects[0].object == "orders"
+
+
+def test_a_view_shown_again_may_retry_what_it_could_not_load():
+    class Grid(pn.viewable.Viewer):
+        loads = 0
+
+        def shown(self):
+            self.loads += 1
+
+        def __panel__(self):
+            return pn.pane.Markdown("grid")
+    grid = Grid()
+    inner = LazyTabs([("Grid", lambda: grid)])
+    outer = LazyTabs([("Home", lambda: pn.pane.Markdown("home")), ("Orders", lambda: inner)])
+    outer.active = 1
+    assert grid.loads == 0, "a view just built has just loaded"
+    outer.active = 0
+    outer.active = 1
+    assert grid.loads == 1, "shown again through the outer and the inner tabs"
