@@ -28,7 +28,7 @@ SORTS = {"name": (("product_display_name", False),), "price_low": (("price", Fal
 SIMILAR_SCOPES = ("any", "gender", "category")
 IMAGE_COLUMNS = ("image_url", "image_link", "link", "image")
 MAX_SEARCH = 200
-HNSW_EF_SEARCH = 100
+HNSW_EF_SEARCH = 200
 
 
 @dataclass(frozen=True)

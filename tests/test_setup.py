@@ -88,7 +88,7 @@ def test_demo_data_loads_once_and_replaces_only_when_told(pg, empty_database):
 def test_indexes_are_printed_and_applied(pg, empty_database):
     code, printed = run("indexes")
     assert code == 0 and "CREATE INDEX IF NOT EXISTS productsdb_gender ON \"fashion_demo\".productsdb (gender);" in printed
-    assert "USING hnsw (image_embedding vector_cosine_ops);" in printed
+    assert "USING hnsw (image_embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128);" in printed
     run("demo-data", "--quiet", "--scale", "0.05")
     code, printed = run("indexes", "--apply")
     assert code == 0 and printed.count("done  CREATE") >= 6

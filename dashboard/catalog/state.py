@@ -12,6 +12,7 @@ from ..state import AppState
 
 TABS = ("browse", "product", "style")
 PAGE_SIZE = 24
+SIMILAR = 12            # similar products and recommendations shown
 
 
 class CatalogState(param.Parameterized):
@@ -87,7 +88,7 @@ class CatalogState(param.Parameterized):
     def similar(self) -> pd.DataFrame:
         if self.product_id is None:
             return pd.DataFrame()
-        return self._read(lambda: self.catalog.similar(self.product_id, 12, self.scope), pd.DataFrame())
+        return self._read(lambda: self.catalog.similar(self.product_id, SIMILAR, self.scope), pd.DataFrame())
 
     @param.depends("user_id")
     def style(self) -> UserStyle | None:
@@ -99,4 +100,4 @@ class CatalogState(param.Parameterized):
     def recommendations(self) -> pd.DataFrame:
         if self.user_id is None:
             return pd.DataFrame()
-        return self._read(lambda: self.catalog.recommendations(self.user_id, 12), pd.DataFrame())
+        return self._read(lambda: self.catalog.recommendations(self.user_id, SIMILAR), pd.DataFrame())

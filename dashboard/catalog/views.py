@@ -69,29 +69,94 @@ def product_html(row: dict) -> str:
             f'{similarity}<div class="price">{money(float(row["price"]))}</div></div>')
 
 
+class CardGrid(pn.custom.JSComponent):
+    """Product cards drawn by the browser from one list, each with a "Similar items" button.
+
+    One model for the whole grid: a new page is one message with the new cards, where a grid of
+    Panel cards with Material buttons was seventy-odd models to build, send and keep per session."""
+
+    cards = param.List(default=[], doc="The cards on screen: {'id': product id, 'html': card markup}.")
+    empty = param.String(default="", doc="Shown (as markup) instead of the cards when there are none.")
+
+    _esm = """
+    export function render({ model, el }) {
+      const grid = document.createElement("div")
+      grid.className = "grid"
+      el.appendChild(grid)
+      const draw = () => {
+        grid.replaceChildren()
+        if (!model.cards.length) {
+          grid.insertAdjacentHTML("beforeend", model.empty)
+          return
+        }
+        for (const card of model.cards) {
+          const cell = document.createElement("div")
+          cell.className = "cell"
+          cell.innerHTML = card.html
+          const open = document.createElement("button")
+          open.className = "open"
+          open.textContent = "Similar items"
+          open.addEventListener("click", () => model.send_msg({open: card.id}))
+          cell.appendChild(open)
+          grid.appendChild(cell)
+        }
+      }
+      draw()
+      model.on(["cards", "empty"], draw)
+    }
+    """
+    _stylesheets = [PRODUCT_CSS + """
+.grid { display: flex; flex-wrap: wrap; gap: 12px; width: 100%; }
+.cell { width: 230px; display: flex; flex-direction: column; }
+.cell .product { flex: 1; }
+.cell .open { align-self: flex-start; margin-top: 4px; border: 0; background: none; cursor: pointer;
+              color: #1976d2; font: 500 .8125rem Roboto, Helvetica, Arial, sans-serif; letter-spacing: .02857em;
+              text-transform: uppercase; padding: 4px 5px; border-radius: 4px; }
+.cell .open:hover { background: rgba(25, 118, 210, .04); }
+.empty { width: 100%; }
+"""]
+
+    def __init__(self, on_open, **params):
+        super().__init__(**params)
+        self._on_open = on_open
+
+    def _handle_msg(self, message) -> None:
+        if isinstance(message, dict) and "open" in message:
+            self._on_open(message["open"])
+
+
 class ProductCards(pn.viewable.Viewer):
     """A grid of product cards, each with a button that opens the product."""
 
     def __init__(self, open_product, empty: str, **params):
         super().__init__(**params)
-        self.open_product, self.empty = open_product, empty
-        self.grid = pn.FlexBox(sizing_mode="stretch_width", gap="12px")
+        self.empty = empty
+        self.grid = CardGrid(open_product, empty=empty_html(empty), sizing_mode="stretch_width")
 
-    def show(self, rows: pd.DataFrame, empty: str | None = None) -> None:
-        if rows is None or rows.empty:
-            self.grid.objects = [pn.pane.HTML(empty_html(empty or self.empty), stylesheets=[PRODUCT_CSS],
-                                              sizing_mode="stretch_width")]
-            return
-        self.grid.objects = [self._card(row) for row in rows.to_dict("records")]
+    def show(self, rows: pd.DataFrame | None, empty: str | None = None) -> None:
+        records = [] if rows is None or rows.empty else rows.to_dict("records")
+        self.grid.param.update(cards=[{"id": _plain(r["product_id"]), "html": product_html(r)} for r in records],
+                               empty=empty_html(empty or self.empty))
 
-    def _card(self, row: dict):
-        button = pmui.Button(label="Similar items", icon="image_search", variant="text", size="small")
-        button.on_click(lambda _, pid=row["product_id"]: self.open_product(pid))
-        return pn.Column(pn.pane.HTML(product_html(row), stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width"),
-                         button, width=230, margin=0)
+    def shown(self) -> list[str]:
+        """The markup of the cards on screen, in order."""
+        return [card["html"] for card in self.grid.cards]
+
+    @property
+    def message(self) -> str:
+        """What the grid says when it shows no cards."""
+        return "" if self.grid.cards else self.grid.empty
+
+    def click(self, index: int) -> None:
+        """What the browser sends when the `index`-th card's button is clicked."""
+        self.grid._handle_msg({"open": self.grid.cards[index]["id"]})
 
     def __panel__(self):
         return self.grid
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
 
 
 class BrowseTab(pn.viewable.Viewer):
@@ -152,6 +217,12 @@ class BrowseTab(pn.viewable.Viewer):
         self.price_min.value = self.price_max.value = ""
         for widget in self.facets.values():
             widget.value = []
+
+    def shown(self) -> None:
+        """On screen again: if the last read failed (the database was away), read again."""
+        if not self.summary.object:
+            self._show_products()
+            self._show_facets()
 
     def _show_products(self) -> None:
         page = self.state.products()
@@ -286,6 +357,9 @@ class CatalogView(pn.viewable.Viewer):
                              active=TABS.index(s.tab))
         self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
         s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
+
+    def shown(self) -> None:
+        self.tabs.shown()
 
     def __panel__(self):
         return pn.Column(self.tabs, sizing_mode="stretch_width")
