@@ -135,6 +135,11 @@ def _history(order_ids: np.ndarray, created: np.ndarray, status: np.ndarray, now
     return history.reset_index(drop=True)
 
 
+def customer_ids(numbers: np.ndarray) -> list[str]:
+    """C0000001, ... (plain formatting: NumPy's char.zfill fails on an empty array)."""
+    return [f"C{int(n):07d}" for n in numbers]
+
+
 def _customers(rng: np.random.Generator, first_index: int, created: np.ndarray) -> pd.DataFrame:
     n = len(created)
     index = np.arange(first_index, first_index + n)
@@ -146,7 +151,7 @@ def _customers(rng: np.random.Generator, first_index: int, created: np.ndarray) 
     cities = np.array([p[0] for p in _PLACES])[place]
     countries = np.array([p[1] for p in _PLACES])[place]
     return pd.DataFrame({
-        "customer_id": np.char.add("C", np.char.zfill(index.astype(str), 7)),
+        "customer_id": customer_ids(index),
         "name": np.char.add(np.char.add(first.astype(str), " "), last.astype(str)),
         "email": [f"{f.lower()}.{l.lower()}.{i}@example.com" for f, l, i in zip(first, last, index)],
         "address": [f"{no} {st} Street" for no, st in zip(street_no, street)],
@@ -174,7 +179,7 @@ def orders_window(start: datetime, end: datetime, *, first_order_id: int, existi
     returning = 1 + np.floor(rng.random(n) ** 1.6 * np.maximum(known_before, 1)).astype(np.int64)
     customer_number = np.where(new, known_after, returning)
     customers = _customers(rng, existing_customers + 1, created[new])
-    customer_ids = np.char.add("C", np.char.zfill(customer_number.astype(str), 7))
+    customer_id = customer_ids(customer_number)
 
     items_per_order = rng.choice([1, 2, 3, 4, 5], n, p=[0.35, 0.28, 0.18, 0.12, 0.07])
     order_of_item = np.repeat(np.arange(n), items_per_order)
@@ -208,7 +213,7 @@ def orders_window(start: datetime, end: datetime, *, first_order_id: int, existi
     street = rng.choice(_STREETS, n).astype(str)
     addresses = np.char.add(np.char.add(rng.integers(1, 400, n).astype(str), " "), np.char.add(street, " Street"))
     orders = pd.DataFrame({
-        "order_id": order_ids, "customer_id": customer_ids, "status": status,
+        "order_id": order_ids, "customer_id": customer_id, "status": status,
         "items_subtotal": subtotal, "discount": discount, "shipping_fee": shipping, "item_count": count,
         "shipping_address": addresses,
         "notes": "", "created_at": created, "modified_at": last_change, "modified_by": ACTOR,
