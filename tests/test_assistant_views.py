@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+import pandas as pd
 import panel as pn
-import panel_material_ui as pmui
 import pytest
 
 from dashboard.assistant import AssistantState, AssistantView
+from dashboard.assistant.answer import QuestionBar
 from dashboard.state import AppState
 from data.assistant import build_assistant
 from data.backend import Backend
@@ -43,14 +44,17 @@ def components(message, kind) -> list:
 
 
 def texts(objects) -> str:
-    """Every text a person can read in these messages: panes, alerts, titles and button labels."""
+    """Every text a person can read in these messages: panes, alerts, titles, button labels and
+    the questions offered as buttons."""
     found = []
     for message in objects:
         for component in message.select():
-            for name in ("object", "label", "title"):
+            for name in ("object", "label", "title", "questions"):
                 value = getattr(component, name, None)
                 if isinstance(value, str):
                     found.append(value)
+                elif name == "questions" and isinstance(value, list):
+                    found.extend(value)
     return "\n".join(found)
 
 
@@ -58,17 +62,17 @@ def test_an_answer_shows_steps_sql_table_chart_summary_and_follow_ups(db, tables
     view = make_view(make_assistant(db, tables))
     messages = ask(view, "Which cities have the most viewers?")
     answer = messages[-1]
-    tables_shown = components(answer, pn.widgets.Tabulator)
-    assert len(tables_shown) == 1 and len(tables_shown[0].value) == 10
-    assert len(components(answer, pn.pane.HoloViews)) == 1, "city and number: a bar chart"
+    tables_shown = [t.object for t in components(answer, pn.pane.HTML) if "<table class='result'>" in (t.object or "")]
+    assert len(tables_shown) == 1 and tables_shown[0].count("<tr>") == 11, "ten rows under a header: a plain table"
+    assert len(components(answer, pn.pane.Bokeh)) == 1, "city and number: a bar chart"
     shown = texts([answer])
     assert "10 rows · Genie" in shown and "Summary: the result has 10 rows" in shown
     assert "SELECT city, total_viewers" in shown, "the SQL is in the (collapsed) card"
     assert "Which city converts best?" in shown, "Claude's follow-ups are buttons"
-    steps = [m for m in messages if m.select(pn.chat.ChatStep)]
-    titles = [s.title for m in steps for s in m.select(pn.chat.ChatStep)]
-    assert titles == ["Understanding the question", "Writing SQL", "Running the query"]
-    assert all(s.status == "success" for m in steps for s in m.select(pn.chat.ChatStep))
+    steps = [c.object for c in answer.select(pn.pane.HTML) if "answer-steps" in c.css_classes]
+    assert len(steps) == 1, "Genie's steps head the reply"
+    assert "✓ Understanding the question" in steps[0] and "✓ Writing SQL" in steps[0]
+    assert "✓ Running the query" in steps[0] and "…" not in steps[0] and "✗" not in steps[0]
 
 
 def test_a_follow_up_button_asks_in_the_same_conversation(db, tables, assistant_workspace):  
@@ -91,10 +95,12 @@ def test_a_failure_shows_a_message_and_rephrasings(db, tables, assistant_workspa
 def test_thumbs_are_stored(db, tables, assistant_workspace):  
     view = make_view(make_assistant(db, tables))
     answer = ask(view, "Which cities have the most viewers?")[-1]
-    up = next(b for b in answer.select(pmui.Button) if b.label == "Helpful")
-    up.clicks += 1
+    bar = next(b for b in answer.select(QuestionBar) if b.votes)
+    bar._handle_msg({"vote": True})                 # what the browser sends for "Helpful"
     assert db.scalar("r", f"SELECT rating FROM {tables.assistant_feedback}") == 1
-    assert up.disabled
+    assert bar.voted == "Thanks, noted."
+    bar._handle_msg({"vote": False})
+    assert db.scalar("n", f"SELECT count(*) FROM {tables.assistant_feedback}") == 1, "one vote per answer"
 
 
 def test_nothing_configured_names_the_settings_and_offers_sql(db, tables, clean_env):
@@ -117,3 +123,36 @@ def test_bad_sql_is_refused_in_the_chat_and_nothing_runs(db, tables, clean_env, 
     settings = load_settings({})
     view = make_view(build_assistant(settings, Backend(settings, db, tables, credentials=None, host="", user="")))
     assert reason in texts(ask(view, sql)[-1:])
+
+
+def test_a_large_result_is_paged_and_a_small_one_is_a_plain_table():
+    import pandas as pd
+
+    from dashboard.assistant.answer import HTML_TABLE_ROWS, result_table
+    small = result_table(pd.DataFrame({"city": ["Agra", "<b>Oslo</b>"], "viewers": [1200, 3]}))
+    assert isinstance(small, pn.pane.HTML) and "1,200" in small.object and "&lt;b&gt;Oslo" in small.object
+    large = result_table(pd.DataFrame({"n": range(HTML_TABLE_ROWS + 1)}))
+    assert isinstance(large, pn.widgets.Tabulator) and large.page_size == 10
+
+
+def test_a_result_gets_the_chart_its_columns_fit():
+    from datetime import date
+
+    from bokeh.models import DatetimeAxis, HBar, Line, Scatter
+
+    from dashboard.assistant.charts import MAX_BARS, answer_chart
+
+    def glyphs(plot):
+        return {type(r.glyph) for r in plot.renderers}
+    by_day = pd.DataFrame({"day": [date(2026, 11, d) for d in (3, 1, 2)], "orders": [5, 7, None]})
+    line = answer_chart(by_day, "Orders by day")
+    assert glyphs(line) == {Line, Scatter} and isinstance(line.xaxis[0], DatetimeAxis)
+    assert list(line.renderers[0].data_source.data["orders"]) == [7, 5], "in date order, the gap left out"
+    cities = pd.DataFrame({"city": [f"City {i}" for i in range(40)], "viewers": range(40)})
+    bars = answer_chart(cities, "Viewers by city")
+    assert glyphs(bars) == {HBar} and bars.title.text == f"Viewers by city (top {MAX_BARS})"
+    assert bars.y_range.factors[-1] == "City 39", "the largest bar on top"
+    assert (bars.x_range.start, bars.x_range.end) == (0, 39 * 1.05), "counts start at zero"
+    assert glyphs(answer_chart(pd.DataFrame({"price": [1.0, 2.0], "rating": [3, 4]}), "q")) == {Scatter}
+    assert answer_chart(pd.DataFrame({"name": ["a", "b"]}), "q") is None, "nothing to plot: the table alone"
+    assert answer_chart(pd.DataFrame({"city": [], "viewers": []}), "q") is None

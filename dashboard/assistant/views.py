@@ -4,21 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import html
-import io
-import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import panel as pn
 import panel_material_ui as pmui
 import param
 
-from data.assistant import Answer, Failure, download
+from data.assistant import Answer, Failure
 from data.assistant.genie import STEPS
 
-from .state import AssistantState
 from ..widgets import LazyTabs
-from .charts import answer_chart
+from .answer import ANSWER_CSS, AnswerMessage, QuestionBar, details_html
+from .state import AssistantState
 
+# Genie and Claude calls wait on the network, up to the SDK's retry limit when a service misbehaves:
+# they get threads of their own, so a slow Databricks never starves the health checks, the CSV
+# export or anything else that uses the event loop's default pool.
+ASSISTANT_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="assistant")
+# The browser builds a new answer asynchronously; a figure added while it does, or whose message
+# changes while it draws, fails to lay out ("reading 'top_panel'"), so the chart follows the rest
+# of the answer after this many seconds, and the summary starts as long after the chart.
+CHART_AFTER = 0.4
 STEP_TITLES = {"understanding": "Understanding the question", "writing": "Writing SQL",
                "running": "Running the query"}
 MODES = {"genie": "Genie writes the SQL, Claude explains", "claude": "Claude writes the SQL (no Genie space)",
@@ -33,26 +40,35 @@ class AssistantView(pn.viewable.Viewer):
         self.dashboard_url = dashboard_url
         self.chat = pmui.ChatInterface(
             callback=self.respond, callback_user="Assistant", callback_exception="summary", show_rerun=False,
-            show_undo=False, show_clear=False, placeholder_text="Working on it…",
+            show_undo=False, show_clear=False, placeholder_threshold=0,   # the reply's progress line instead
             input_params={"placeholder": "Ask about cities, orders or products — or /sql SELECT …",
                           "max_length": 2000, "enable_upload": False},
             # Our own thumbs are stored; the built-in reaction icons would load from a CDN.
             message_params={"show_reaction_icons": False, "show_edit_icon": False},
+            # Only the last dozen messages are on the page (older ones load when scrolled to): each
+            # answer adds a table, a chart and buttons, and a long chat would slow every change.
+            load_buffer=6,
             sizing_mode="stretch_width", height=680)
         self._welcome()
 
     # -- answering ------------------------------------------------------------------------
 
     async def respond(self, contents, user, instance) -> None:
+        """Answer in one reply message: its progress line follows Genie's steps in place, then the
+        answer (or what went wrong) is added below it. Every new chat message or part changes the
+        page's structure, which Bokeh pays for by walking the whole document, so a reply adds as
+        few as it can."""
         question = contents if isinstance(contents, str) else str(contents)
         state, assistant = self.state, self.state.assistant
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         push = lambda *event: loop.call_soon_threadsafe(events.put_nowait, event)  # noqa: E731
-        steps = _Steps(instance)
+        progress = _Progress()
+        reply = pn.Column(progress.pane, sizing_mode="stretch_width")
+        instance.send(reply, user="Assistant", respond=False)
         state.busy = True
-        work = loop.run_in_executor(None, lambda: assistant.ask(
+        work = loop.run_in_executor(ASSISTANT_THREADS, lambda: assistant.ask(
             state.app.user, question, state.conversation, on_status=lambda s: push("status", s),
             on_wait=lambda position, seconds: push("wait", position, seconds), cancel=cancel))
         try:
@@ -60,59 +76,58 @@ class AssistantView(pn.viewable.Viewer):
                 getter = asyncio.ensure_future(events.get())
                 done, _ = await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
                 if getter in done:
-                    steps.show(*getter.result())
+                    progress.show(*getter.result())
                     continue
                 getter.cancel()
                 while not events.empty():
-                    steps.show(*events.get_nowait())
+                    progress.show(*events.get_nowait())
                 break
             result = await work
         except asyncio.CancelledError:   # the Stop button
             cancel.set()
-            steps.finish(ok=False)
-            instance.send("Stopped. Ask again whenever you like.", user="Assistant", respond=False)
+            progress.finish(ok=False)
+            reply.append(pn.pane.Markdown("Stopped. Ask again whenever you like.", sizing_mode="stretch_width"))
             raise
         finally:
             state.busy = False
-        steps.finish(ok=isinstance(result, Answer))
+        progress.finish(ok=isinstance(result, Answer), cached=getattr(result, "cached", False))
         if isinstance(result, Answer):
-            await self._answer(result, instance, loop)
+            await self._answer(result, reply, loop)
         else:
-            await self._failure(result, instance, loop)
+            await self._failure(result, reply, loop)
 
-    async def _answer(self, answer: Answer, instance, loop) -> None:
+    async def _answer(self, answer: Answer, reply: pn.Column, loop) -> None:
         assistant = self.state.assistant
-        summary = pn.pane.Markdown("", sizing_mode="stretch_width")
-        message = _AnswerMessage(answer, summary, self._ask_button, self._feedback)
-        instance.send(message.layout, user="Assistant", respond=False)
+        message = AnswerMessage(answer, self._ask, self._feedback)
+        reply.append(message.layout)
+        await asyncio.sleep(CHART_AFTER)
         message.show_chart()
+        await asyncio.sleep(CHART_AFTER)         # nor while it draws the figure: the summary then streams
         if assistant.claude is not None and not answer.frame.empty:
-            summary.object = "_Summarising…_"
-            text = await _stream_into(summary, lambda: assistant.summary(answer), loop)
-            message.summary_text = text
-        follow_ups = await loop.run_in_executor(None, assistant.follow_ups, answer)
+            message.summary.object = "_Summarising…_"
+            message.summary_text = await _stream_into(message.summary, lambda: assistant.summary(answer), loop)
+        follow_ups = await loop.run_in_executor(ASSISTANT_THREADS, assistant.follow_ups, answer)
         message.add_follow_ups(follow_ups)
 
-    async def _failure(self, failure: Failure, instance, loop) -> None:
+    async def _failure(self, failure: Failure, reply: pn.Column, loop) -> None:
         parts = [pmui.Alert(object=failure.message, severity="info" if failure.outcome == "cancelled" else "warning",
                             sizing_mode="stretch_width")]
         if failure.text:
             parts.append(pn.pane.Markdown(failure.text, sizing_mode="stretch_width"))
         if failure.sql:
-            parts.append(_sql_card(failure.sql))
-        layout = pn.Column(*parts, sizing_mode="stretch_width")
-        instance.send(layout, user="Assistant", respond=False)
-        explanation, rephrasings = await loop.run_in_executor(None, self.state.assistant.explain, failure)
-        if explanation:
-            layout.append(pn.pane.Markdown(explanation, sizing_mode="stretch_width"))
-        if rephrasings:
-            layout.append(pn.pane.HTML("<span style='opacity:.75'>Try asking:</span>"))
-            layout.append(pn.FlexBox(*(self._ask_button(q) for q in rephrasings)))
+            parts.append(pn.pane.HTML(details_html("The SQL that was tried:", failure.sql), stylesheets=[ANSWER_CSS],
+                                      sizing_mode="stretch_width"))
+        explained = pn.pane.Markdown("", sizing_mode="stretch_width", visible=False)
+        rephrase = QuestionBar(self._ask, label="Try asking:", sizing_mode="stretch_width")
+        reply.append(pn.Column(*parts, explained, rephrase, sizing_mode="stretch_width"))
+        explanation, rephrasings = await loop.run_in_executor(ASSISTANT_THREADS, self.state.assistant.explain,
+                                                              failure)
+        explained.param.update(object=explanation or "", visible=bool(explanation))
+        rephrase.questions = list(rephrasings or [])
 
-    def _ask_button(self, question: str) -> pmui.Button:
-        button = pmui.Button(label=question, variant="outlined", size="small", margin=(2, 4))
-        button.on_click(lambda _: self.chat.send(question, user=self.state.app.user or "You"))
-        return button
+    def _ask(self, question: str | None) -> None:
+        if question:
+            self.chat.send(question, user=self.state.app.user or "You")
 
     def _feedback(self, answer: Answer, positive: bool) -> None:
         self.state.assistant.feedback(self.state.app.user, answer, positive)
@@ -142,8 +157,8 @@ class AssistantView(pn.viewable.Viewer):
                 object="To ask in plain language, set: " + "; ".join(assistant.missing) + ". Until then, "
                        "/sql SELECT … runs a read-only query on the app's tables (one statement, at most 1,000 rows).",
                 title="Genie or Claude is not configured", severity="info", sizing_mode="stretch_width"))
-        parts.append(pn.FlexBox(*(self._ask_button(q) for q in assistant.starter_questions()),
-                                sizing_mode="stretch_width"))
+        parts.append(QuestionBar(self._ask, label="", questions=list(assistant.starter_questions()),
+                                 sizing_mode="stretch_width"))
         self.chat.send(pn.Column(*parts, sizing_mode="stretch_width"), user="Assistant", respond=False)
 
     def __panel__(self):
@@ -160,11 +175,18 @@ class AssistantView(pn.viewable.Viewer):
         return LazyTabs([("Chat", lambda: chat), ("Dashboard", lambda: dashboard)])
 
 
-class _Steps:
-    """Genie's statuses as steps of one message: understanding, writing SQL, running it."""
+class _Progress:
+    """Genie's statuses as the steps of one line at the top of a reply (understanding, writing SQL,
+    running it), updated in place."""
 
-    def __init__(self, instance):
-        self.instance, self.current, self.stage = instance, None, None
+    MARKS = {"done": "\u2713", "running": "\u2026", "failed": "\u2717"}
+
+    def __init__(self):
+        self.pane = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["answer-steps"])
+        self.steps: list[list[str]] = []           # [title, state] in order
+        self.stage = None
+        self.note = ""
+        self._render()
 
     def show(self, kind: str, *event) -> None:
         if kind == "wait":
@@ -176,93 +198,49 @@ class _Steps:
         status = event[0]
         stage = STEPS.get(status, "running")
         if status == "CACHED" or stage in ("done", "failed"):
-            return                       # a cached answer says so itself; no step message to build
+            return
         self._stage(stage, STEP_TITLES.get(stage, stage))
         if status == "QUERY_RESULT_EXPIRED":
-            self.current.stream("The earlier result expired; running the query again.\n")
+            self.note = "The earlier result expired; running the query again."
+            self._render()
 
     def _stage(self, stage: str, title: str) -> None:
         if stage == self.stage:
-            self.current.title = title
+            self.steps[-1][0] = title
+        else:
+            if self.steps:
+                self.steps[-1][1] = "done"
+            self.stage = stage
+            self.steps.append([title, "running"])
+        self._render()
+
+    def finish(self, ok: bool, cached: bool = False) -> None:
+        if self.steps:
+            self.steps[-1][1] = "done" if ok else "failed"
+        elif cached:
+            self.note = "From the cache."
+        self._render()
+
+    @property
+    def titles(self) -> list[str]:
+        return [title for title, _ in self.steps]
+
+    def _render(self) -> None:
+        if not self.steps and not self.note:
+            self.pane.object = "<span style='opacity:.7'>Working on it\u2026</span>"
             return
-        if self.current is not None:
-            self.current.status = "success"
-        self.stage = stage
-        self.current = self.instance.add_step(title, user="Assistant", title=title, status="running")
-
-    def finish(self, ok: bool) -> None:
-        if self.current is not None:
-            self.current.status = "success" if ok else "failed"
+        steps = " &nbsp;·&nbsp; ".join(
+            f"<span class='step {state}'>{self.MARKS[state]} {html.escape(title)}</span>" for title, state in self.steps)
+        note = f"<div style='opacity:.75'>{html.escape(self.note)}</div>" if self.note else ""
+        self.pane.object = f"<div style='opacity:.8;font-size:.9rem'>{steps}</div>{note}"
 
 
-class _AnswerMessage:
-    """What an answer shows: Genie's text, the SQL, the table, a chart, the summary, follow-ups,
-    thumbs up or down, and downloads."""
-
-    def __init__(self, answer: Answer, summary: pn.pane.Markdown, ask_button, feedback):
-        self.answer, self.summary, self.summary_text = answer, summary, ""
-        self.chart_slot, self.chart = pn.Column(sizing_mode="stretch_width"), None
-        self._ask_button, self._feedback = ask_button, feedback
-        rows = f"{answer.row_count:,} row{'s' if answer.row_count != 1 else ''}"
-        cut = " (cut at 1,000 rows: more exist)" if answer.truncated else ""
-        source = {"genie": "Genie", "claude": "Claude's SQL", "sql": "your SQL"}[answer.source]
-        meta = f"{rows}{cut} · {source}" + (" · from the cache" if answer.cached else f" · {answer.seconds:.1f} s")
-        parts = []
-        if answer.text:
-            parts.append(pn.pane.Markdown(answer.text, sizing_mode="stretch_width"))
-        parts.append(pn.pane.HTML(f"<span style='opacity:.75'>{html.escape(meta)}</span>", css_classes=["answer-meta"]))
-        if answer.sql:
-            parts.append(_sql_card(answer.sql))
-        if not answer.frame.empty:
-            parts.append(pn.widgets.Tabulator(answer.frame, show_index=False, disabled=True, pagination="local",
-                                              page_size=10, sizing_mode="stretch_width", layout="fit_data_table"))
-            chart = answer_chart(answer.frame, answer.question[:80])
-            if chart is not None:
-                parts.append(self.chart_slot)
-                self.chart = pn.pane.HoloViews(chart, sizing_mode="stretch_width")
-        parts.append(summary)
-        self.follow_ups = pn.FlexBox(sizing_mode="stretch_width")
-        self.thanks = pn.pane.HTML("")
-        up = pmui.Button(label="Helpful", icon="thumb_up", variant="text", size="small")
-        down = pmui.Button(label="Not helpful", icon="thumb_down", variant="text", size="small")
-        up.on_click(lambda _: self._vote(True, up, down))
-        down.on_click(lambda _: self._vote(False, up, down))
-        downloads = [pmui.FileDownload(callback=lambda k=kind: io.BytesIO(download(answer, self.summary_text, k)),
-                                       filename=f"answer.{kind}", label=label, icon="download", size="small")
-                     for kind, label in (("csv", "CSV"), ("xlsx", "Excel"))] if not answer.frame.empty else []
-        parts += [self.follow_ups, pn.Row(up, down, *downloads, self.thanks)]
-        self.layout = pn.Column(*parts, sizing_mode="stretch_width")
-
-    def show_chart(self) -> None:
-        """Call once the message is in the chat: a figure sent inside a new Material chat message
-        fails to lay out in the browser ("reading 'top_panel'"), one added to it afterwards does not."""
-        if self.chart is not None:
-            self.chart_slot.objects = [self.chart]
-
-    def _vote(self, positive: bool, up, down) -> None:
-        try:
-            self._feedback(self.answer, positive)
-        except Exception as exc:  # the answer stays usable
-            self.thanks.object = f"<span style='color:#d32f2f'>Not saved: {html.escape(str(exc))}</span>"
-            return
-        up.disabled = down.disabled = True
-        self.thanks.object = "<span style='opacity:.75'>Thanks, noted.</span>"
-
-    def add_follow_ups(self, questions: list[str]) -> None:
-        if questions:
-            self.follow_ups.objects = [pn.pane.HTML("<span style='opacity:.75'>Ask next:</span>"),
-                                       *(self._ask_button(q) for q in questions)]
-
-
-def _sql_card(sql: str) -> pmui.Card:
-    copy = pmui.Button(label="Copy SQL", icon="content_copy", variant="text", size="small")
-    copy.js_on_click(code=f"navigator.clipboard.writeText({json.dumps(sql)})")
-    return pmui.Card(pn.pane.Markdown(f"```sql\n{sql}\n```", sizing_mode="stretch_width"), copy, title="SQL",
-                     collapsed=True, sizing_mode="stretch_width")
+STREAM_INTERVAL = 0.1      # seconds between updates of streamed text: tokens arriving meanwhile are shown together
 
 
 async def _stream_into(target: pn.pane.Markdown, make_stream, loop) -> str:
-    """Show text from a blocking iterator as it arrives; returns the whole text."""
+    """Show text from a blocking iterator as it arrives, at most ten updates a second (each update
+    renders the Markdown and sends it); returns the whole text."""
     queue: asyncio.Queue = asyncio.Queue()
 
     def pump() -> None:
@@ -273,14 +251,21 @@ async def _stream_into(target: pn.pane.Markdown, make_stream, loop) -> str:
             loop.call_soon_threadsafe(queue.put_nowait, exc)
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    loop.run_in_executor(None, pump)
-    text = ""
-    while (piece := await queue.get()) is not None:
-        if isinstance(piece, Exception):
-            target.object = f"_No summary: {getattr(piece, 'message', str(piece))}_"
-            return ""
-        text += piece
+    loop.run_in_executor(ASSISTANT_THREADS, pump)
+    text, ended = "", False
+    while not ended:
+        pieces = [await queue.get()]
+        while not queue.empty():
+            pieces.append(queue.get_nowait())
+        for piece in pieces:
+            if piece is None:
+                ended = True
+            elif isinstance(piece, Exception):
+                target.object = f"_No summary: {getattr(piece, 'message', str(piece))}_"
+                return ""
+            else:
+                text += piece
         target.object = text
-    if not text:
-        target.object = ""
+        if not ended:
+            await asyncio.sleep(STREAM_INTERVAL)
     return text
