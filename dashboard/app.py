@@ -20,6 +20,7 @@ from .marketplace import MarketplaceState, MarketplaceView
 from .orders import OrdersState, OrdersView
 from .state import AppState, signed_in_user
 from .system import SystemState, SystemView
+from . import upstream_fixes
 from .urls import sync_with_url
 from .widgets import LazyTabs, notice
 
@@ -45,6 +46,7 @@ class AppContext:
 def configure_panel(num_threads: int) -> None:
     """Process-wide Panel settings; call once before serving."""
     pn.extension("tabulator", notifications=True)
+    upstream_fixes.apply()
     wanted = num_threads or None
     # Panel reads PANEL_NUM_THREADS itself (as text) and starts its pool on import; setting the same
     # size again raises "Thread pool already running" (Databricks Apps sets the variable from app.yaml).
@@ -81,4 +83,20 @@ def create_page(context: AppContext) -> pmui.Page:
     chips = dict(color="default", variant="outlined", sx={"color": "white", "borderColor": "rgba(255,255,255,0.6)"})
     header = pmui.Row(pmui.Chip(label=app.param.connection, icon="storage", **chips),
                       pmui.Chip(label=app.param.user, icon="person", **chips), align="center")
-    return pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs])
+    page = pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs], busy_indicator=None)
+    return detach_from_process_busy(page)
+
+
+def detach_from_process_busy(page: pmui.Page) -> pmui.Page:
+    """Cut the Page's busy flag loose from `pn.state.busy`, which is one flag for the whole process.
+
+    Bound to it, every callback in any session flipped the flag on every session's page: two
+    patches per session, each walking that page's whole document, so the cost of one click grew
+    with the number of people connected. And the binding is a watcher on the process-wide state
+    that keeps each page, with its session's views, alive after the session has ended."""
+    private = page._param__private                 # param keeps reference watchers only here
+    for _names, watcher in private.ref_watchers:
+        watcher.inst.param.unwatch(watcher)
+    private.ref_watchers = []
+    private.refs.pop("busy", None)
+    return page

@@ -1,0 +1,182 @@
+"""The fixes for Panel and Bokeh: the write queue driven into the race that lost page updates (a
+workspace switch that showed nothing), a table driven into the race that made it ignore cell edits,
+and the faster model walk finding exactly what Bokeh's finds."""
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import panel_material_ui as pmui
+import pytest
+from bokeh.document import Document
+from bokeh.model import util as model_util
+from bokeh.models import Plot
+from panel.io import document
+
+from dashboard import upstream_fixes
+from dashboard.assistant.charts import answer_chart
+from dashboard.widgets import chart_pane
+
+
+class RecordingSocket:
+    """A client socket whose writes finish when the test says so."""
+
+    def __init__(self):
+        self.written: list[str] = []
+        self.pending: list[asyncio.Future] = []
+
+
+def write(conn, msg=None, **_):
+    conn._socket.written.append(msg)
+    future = asyncio.get_running_loop().create_future()
+    conn._socket.pending.append(future)
+    return [future]
+
+
+class Connection:
+    """The two things Panel's queue uses of Bokeh's ServerConnection."""
+
+    def __init__(self):
+        self._socket = RecordingSocket()
+        self.protocol = SimpleNamespace(create=lambda kind, events: events[0])    # a message is its one event
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    monkeypatch.setitem(document.extra_socket_handlers, RecordingSocket, write)
+    return Connection()
+
+
+@pytest.fixture
+def panel_as_shipped(monkeypatch):
+    """Panel's write task without our fix (configure_panel may have applied it in this process)."""
+    monkeypatch.setattr(document, "_dispatch_msgs", getattr(document._dispatch_msgs, "__wrapped__",
+                                                           document._dispatch_msgs))
+
+
+def in_own_loop(coroutine):
+    """Run on a fresh event loop in a thread of its own (other tests may leave one running here)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
+
+async def queue_a_change_while_a_write_is_finishing(connection) -> list[str]:
+    doc = Document()
+    document.schedule_write_events(doc, [connection], ["switch to Orders"])
+    await asyncio.sleep(0.05)                                 # the first write is on the socket
+    connection._socket.pending[0].set_result(None)           # ...and finishes; its task wakes next
+    document.schedule_write_events(doc, [connection], ["show the Orders slot"])    # queued just behind it
+    await asyncio.sleep(0.05)
+    for future in connection._socket.pending:
+        if not future.done():
+            future.set_result(None)
+    await asyncio.sleep(0.05)
+    return connection._socket.written
+
+
+def test_panel_alone_leaves_a_change_queued_behind_a_finishing_write(connection, panel_as_shipped):
+    """The bug, shown on the installed Panel: if this starts failing, Panel fixed it and the patch can go."""
+    assert in_own_loop(queue_a_change_while_a_write_is_finishing(connection)) == ["switch to Orders"]
+
+
+def test_with_the_fix_every_queued_change_is_written_in_order(connection, panel_as_shipped):
+    upstream_fixes.write_everything_queued()
+    upstream_fixes.write_everything_queued()                     # applying twice wraps once
+    assert getattr(document._dispatch_msgs.__wrapped__, "writes_everything", False) is False
+    written = in_own_loop(queue_a_change_while_a_write_is_finishing(connection))
+    assert written == ["switch to Orders", "show the Orders slot"]
+
+
+@pytest.fixture
+def tables_as_shipped(monkeypatch):
+    """Panel's Tabulator without our fix."""
+    for name in upstream_fixes._TABLE_UPDATES:
+        method = getattr(pn.widgets.Tabulator, name)
+        monkeypatch.setattr(pn.widgets.Tabulator, name, getattr(method, "__wrapped__", method))
+
+
+def edit_while_the_saved_row_is_patched_in() -> tuple[bool, list[str]]:
+    """The browser's cell edit is being applied (one thread) when our handler patches the saved row
+    back in (another), and the handler's patch ends last; then the person edits again.
+    Returns whether the table is left marked busy, and its notes after the second edit."""
+    table = pn.widgets.Tabulator(pd.DataFrame({"order_id": [1, 2], "notes": ["", ""]}))
+    browser_inside, browser_go, handler_inside, handler_go = (threading.Event() for _ in range(4))
+    table.param.watch(lambda _: (browser_inside.set(), browser_go.wait(5)), "value")
+    restyle = table._update_style
+
+    def slow_restyle(*args):             # a point inside the handler's patch
+        if threading.current_thread().name == "handler":
+            handler_inside.set()
+            handler_go.wait(5)
+        return restyle(*args)
+    table._update_style = slow_restyle
+
+    def browser_sends(notes: list[str]) -> None:
+        table._events = {"data": {"order_id": [1, 2], "notes": notes}}
+        table._change_event(Document())
+
+    browser = threading.Thread(target=browser_sends, args=(["Called", ""],))
+    handler = threading.Thread(target=lambda: table.patch({"notes": [(0, "Called (saved)")]}), name="handler")
+    browser.start()
+    browser_inside.wait(5)
+    handler.start()
+    handler_inside.wait(0.5)             # as shipped it is inside now; with the fix it waits its turn
+    browser_go.set()
+    browser.join(5)
+    handler_inside.wait(5)
+    handler_go.set()
+    handler.join(5)
+    browser_sends(["Called again", ""])
+    return table._updating, table.value["notes"].tolist()
+
+
+def test_panel_alone_can_leave_a_table_ignoring_every_later_edit(tables_as_shipped):
+    """The bug, shown on the installed Panel: if this starts failing, Panel fixed it and the patch can go."""
+    assert edit_while_the_saved_row_is_patched_in() == (True, ["Called (saved)", ""])
+
+
+def test_with_the_fix_the_next_edit_reaches_the_table(tables_as_shipped):
+    upstream_fixes.one_thread_at_a_time_changes_a_table()
+    upstream_fixes.one_thread_at_a_time_changes_a_table()               # applying twice wraps once
+    assert not getattr(pn.widgets.Tabulator._patch.__wrapped__, "one_thread_at_a_time", False)
+    assert edit_while_the_saved_row_is_patched_in() == (False, ["Called again", ""])
+
+
+def every_reference(model) -> set[str]:
+    """Bokeh's own walk, spelled out: every reference property read, set or not."""
+    found, queue = set(), [model]
+    while queue:
+        current = queue.pop()
+        if current.id in found:
+            continue
+        found.add(current.id)
+        for name in current.properties_with_refs():
+            model_util.visit_value_and_its_immediate_references(getattr(current, name), queue.append)
+    return found
+
+
+def test_the_faster_walk_finds_every_model_of_a_full_page(monkeypatch):
+    """A page like a session's: charts from each workspace, a grid, Material widgets, chat answers."""
+    monkeypatch.setattr(model_util, "visit_immediate_value_references", upstream_fixes.visit_references)
+    frame = pd.DataFrame({"city": [f"City {i}" for i in range(12)], "viewers": range(12)})
+    page = pmui.Page(main=[pn.Column(
+        chart_pane(hv.Bars(frame, "city", "viewers")),
+        pn.widgets.Tabulator(frame, pagination="remote", page_size=5, editors={"city": "input"}),
+        pmui.MultiChoice(options=["Women", "Men"], label="Gender"), pmui.Button(label="Apply"),
+        pmui.ChatInterface(objects=[pmui.ChatMessage(pn.Column("An answer", pn.pane.Bokeh(answer_chart(frame, "q"))),
+                                                      user="Assistant")]),
+    )])
+    doc = Document()
+    page.server_doc(doc)
+    everything = set().union(*(every_reference(root) for root in doc.roots))
+    models = [doc.get_model_by_id(i) for i in everything]
+    assert len(models) > 100 and sum(isinstance(m, Plot) for m in models) == 2      # one of them in the chat
+    for root in doc.roots:
+        assert {m.id for m in root.references()} == every_reference(root)
+    doc.models.recompute()
+    assert {m.id for m in doc.models} == everything
