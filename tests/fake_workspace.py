@@ -134,6 +134,11 @@ class FakeWorkspace:
                 Fault(status, {"error_code": error_code, "message": message}, headers or {}, delay)
                 for _ in range(times))
 
+    def heal(self) -> None:
+        """Drop every fault not yet served: the services answer normally again."""
+        with self._lock:
+            self._faults.clear()
+
     def calls_to(self, prefix: str, method: str | None = None) -> list[Call]:
         return [c for c in self.calls if c.path.startswith(prefix) and (method is None or c.method == method)]
 
@@ -318,6 +323,8 @@ class FakeWorkspace:
 
     def _status(self, message: dict) -> str:
         script = message["script"]
+        if message.get("failed"):
+            return "FAILED"
         status = script.statuses[min(message["polls"], len(script.statuses)) - 1] if message["polls"] else "SUBMITTED"
         if status == "COMPLETED" and script.expired and not message["reruns"]:
             return "QUERY_RESULT_EXPIRED"
@@ -325,6 +332,11 @@ class FakeWorkspace:
 
     def _message_json(self, message: dict) -> dict:
         status, script = self._status(message), message["script"]
+        if status == "COMPLETED" and script.sql and "rows" not in message:
+            try:
+                self._rows(message)
+            except psycopg.OperationalError:        # the warehouse's database is away: Genie's query fails
+                message["failed"], status = "The SQL warehouse is unavailable.", "FAILED"
         body = {"id": message["message_id"], "message_id": message["message_id"], "space_id": SPACE_ID,
                 "conversation_id": message["conversation_id"], "content": message["content"], "status": status}
         if status in ("COMPLETED", "QUERY_RESULT_EXPIRED"):
@@ -340,7 +352,8 @@ class FakeWorkspace:
             body["attachments"] = attachments
             message.setdefault("completed_at", time.monotonic())    # for the assistant benchmark
         if status == "FAILED":
-            body["error"] = {"error": script.error or "Genie could not generate SQL", "type": "GENERIC_SQL_EXCEPTION"}
+            body["error"] = {"error": message.get("failed") or script.error or "Genie could not generate SQL",
+                             "type": "GENERIC_SQL_EXCEPTION"}
         return body
 
     def _rows(self, message: dict) -> tuple[list[tuple[str, str]], list[list]]:
@@ -425,7 +438,10 @@ class FakeWorkspace:
         for route_method, pattern, handler in self._routes:
             match = pattern.match(path)
             if route_method == method and match:
-                status, payload = handler(match, body)
+                try:
+                    status, payload = handler(match, body)
+                except psycopg.OperationalError as exc:     # the warehouse's database is away
+                    return 503, {"error_code": "TEMPORARILY_UNAVAILABLE", "message": str(exc).splitlines()[0]}, {}
                 return status, payload, {}
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {method} {path}"}, {}
 

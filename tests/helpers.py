@@ -109,6 +109,15 @@ def serve_demo_copy(tmp: Path, pg, template: str, database: str, **env):
         app.stop()
 
 
+def run_async(make_coroutine, timeout: float = 600):
+    """Run a coroutine to completion from a test. In a thread of its own: Playwright's sync API,
+    once used in the test session, keeps an event loop running in this one."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result(timeout=timeout)
+
+
 def session_document_text(url: str, arguments: dict | None = None) -> str:
     """Open a real session (HTTP page, then websocket) and return the whole document as JSON text:
     everything the browser would receive for the page."""

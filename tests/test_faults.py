@@ -1,0 +1,195 @@
+"""Faults under load: simulated people (tests/users.py) keep clicking through every workspace while
+Lakebase tokens rotate, PostgreSQL restarts, Genie and Claude misbehave, or the app is told to
+stop. What a person sees is checked step by step, and what they were told about their edits is
+checked against the database."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+import requests
+from psycopg import sql
+
+from data.embedded import EmbeddedPostgres
+
+from .fake_workspace import SPACE_ID, FakeWorkspace
+from .helpers import APP_ROLE, ServedApp, isolated_env, serve_demo_copy
+from .users import Results, run_load
+
+pytestmark = pytest.mark.slow
+THINK = (0.2, 0.8)          # brisk people: many steps overlap each fault
+
+
+@contextmanager
+def load_in_background(url: str, users: int, seconds: float):
+    """People walk the app in a thread of their own while the test breaks things."""
+    results = Results()
+    thread = threading.Thread(target=lambda: asyncio.run(run_load(url, users, seconds, think=THINK, ramp=3,
+                                                                  results=results)), daemon=True)
+    thread.start()
+    yield results
+    thread.join(seconds + 120)
+    assert not thread.is_alive(), "the simulated people finished"
+
+
+def edits_in_database(dsn: str, results: Results) -> dict[str, int]:
+    """How many times each note people typed reached the audit log."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute("SELECT new_value, count(*) FROM retail360.audit_log WHERE field = 'notes' "
+                            "AND new_value = ANY(%s) GROUP BY 1", ([note for note, _ in results.edits],)).fetchall()
+    return dict(rows)
+
+
+def check_edits(dsn: str, results: Results) -> None:
+    """Saved means saved once; refused or in conflict means not saved; nothing is saved twice."""
+    found = edits_in_database(dsn, results)
+    assert results.edits, "people edited cells"
+    for note, outcome in results.edits:
+        expected = {"saved": {1}, "refused": {0}, "conflict": {0}, "hang": {0, 1}}[outcome]
+        assert found.get(note, 0) in expected, f"{outcome} edit {note!r} is in the audit log {found.get(note, 0)}x"
+
+
+def steps_of(results: Results, kinds: set[str], since: float = 0.0, until: float = float("inf")) -> dict[str, int]:
+    """How the steps of these kinds that began in [since, until) ended: {"ok": n, "refused: page orders grid": n}."""
+    counted: dict[str, int] = {}
+    for step in results.steps:
+        if step.kind in kinds and since <= step.started < until:
+            key = step.outcome if step.outcome == "ok" else f"{step.outcome}: {step.kind} {step.detail}".strip()
+            counted[key] = counted.get(key, 0) + 1
+    return counted
+
+
+def trail(results: Results, failed, since: float) -> list[tuple]:
+    """The failed step and the four before it of the same person, timed from `since`."""
+    own = [s for s in results.steps if s.who == failed.who and s.started <= failed.started]
+    return [(s.kind, s.detail, s.outcome, round(s.started - since, 1), s.seconds and round(s.seconds, 2))
+            for s in own[-5:]]
+
+
+def outcomes(counted: dict[str, int]) -> set[str]:
+    return {key.split(":")[0] for key in counted}
+
+
+EVERYTHING = {"change city", "open workspace", "page orders grid", "edit a cell", "page catalog", "ask assistant"}
+
+
+def test_tokens_rotating_every_10_seconds_fail_no_action(pg, demo_template, tmp_path):
+    """Lakebase mode through the real SDK: the fake workspace issues 12-second tokens, and rotates the
+    role's password to each new one, so an app that kept using an old token would fail. One process:
+    the fake has one password per role, where real Lakebase keeps every unexpired token valid."""
+    role, database = f"sp_{uuid.uuid4().hex[:8]}", f"faults_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'not-yet-minted' IN ROLE {}").format(
+            sql.Identifier(role), sql.Identifier(APP_ROLE)))
+    pg.create_database(database, template=demo_template, owner=APP_ROLE)
+    with FakeWorkspace(admin_dsn=pg.admin_dsn(), role=role, user_name=role, token_ttl=12,
+                       query_dsn=pg.admin_dsn(database)) as ws:
+        env = isolated_env(tmp_path, **ws.env(), LAKEBASE_INSTANCE_NAME=ws.instance_name, PGHOST="127.0.0.1",
+                           PGPORT=pg.port, PGDATABASE=database, PGSSLMODE="disable", DB_POOL_RECYCLE=3,
+                           APP_PROCESSES=1, ORDER_EDITORS="*", GENIE_SPACE_ID=SPACE_ID,
+                           GENIE_QUESTIONS_PER_MINUTE=600)
+        with ServedApp(env, tmp_path / "app.log") as app:
+            app.wait_until_ready()
+            minted_before = len(ws.tokens_issued)
+            with load_in_background(app.url, users=5, seconds=45) as results:
+                pass
+            counted = steps_of(results, EVERYTHING)
+            assert results.held == 5 and outcomes(counted) == {"ok"}, counted
+            assert len(ws.tokens_issued) - minted_before >= 3, "tokens rotated while people worked"
+            check_edits(pg.admin_dsn(database), results)
+            app.stop()
+
+
+def test_postgres_restarting_mid_run_shows_a_message_loses_no_edit_and_heals(tmp_path):
+    """The embedded default with two processes: PostgreSQL stops for a few seconds while people work."""
+    data_dir = tmp_path / "pgdata"
+    with FakeWorkspace(query_dsn=None) as ws:
+        env = isolated_env(tmp_path, EMBEDDED_DATA_DIR=data_dir, APP_PROCESSES=2, ORDER_EDITORS="*",
+                           GENIE_SPACE_ID=SPACE_ID, GENIE_QUESTIONS_PER_MINUTE=600, **ws.env())
+        with ServedApp(env, tmp_path / "app.log") as app:
+            app.wait_until_ready(timeout=300)
+            server = EmbeddedPostgres(data_dir)
+            server.port = server.running_port()
+            ws.query_dsn = server.admin_dsn("databricks_postgres")
+            with load_in_background(app.url, users=6, seconds=75) as results:
+                time.sleep(18)
+                server.started_here = True            # this test, not the app, stops and starts it now
+                down = time.perf_counter()
+                server.stop()
+                # Down for at least 5 s, and until people have tried to save something meanwhile
+                # (other steps may be served from caches): slow machines take fewer steps.
+                while time.perf_counter() - down < 5 or (
+                        len(steps_of(results, {"edit a cell"}, since=down)) == 0 and time.perf_counter() - down < 30):
+                    time.sleep(0.5)
+                server.restart_on_same_port()
+                up = time.perf_counter()
+                server.started_here = False
+            during = steps_of(results, EVERYTHING, since=down, until=up + 3)
+            after = steps_of(results, EVERYTHING, since=up + 3)
+            # A question asked just before may meet the outage: Genie's warehouse is the same database.
+            before = steps_of(results, EVERYTHING - {"ask assistant"}, until=down - 1)
+            assert outcomes(before) == {"ok"}, before
+            assert "refused" in outcomes(during), f"people were told the database is away: {during}"
+            assert outcomes(during) <= {"ok", "refused"}, f"every step showed its result or a message: {during}"
+            late = [trail(results, s, up) for s in results.steps if s.started >= up + 3 and s.outcome != "ok"]
+            assert outcomes(after) == {"ok"} and after["ok"] > 20, \
+                f"the app recovered without a restart: {late}"
+            check_edits(server.admin_dsn("databricks_postgres"), results)
+            assert app.process.poll() is None
+            app.stop()
+
+
+def test_genie_and_claude_failing_degrade_only_the_assistant(pg, demo_template, tmp_path):
+    """Genie answers 500, then 429, then too slowly; Claude answers 429 and 500. The assistant says
+    so in the chat; every other step, and the health checks, carry on as before."""
+    database = f"faults_{uuid.uuid4().hex[:6]}"
+    with FakeWorkspace(query_dsn=pg.admin_dsn(database)) as ws:
+        with serve_demo_copy(tmp_path, pg, demo_template, database, ORDER_EDITORS="*", GENIE_SPACE_ID=SPACE_ID,
+                             GENIE_QUESTIONS_PER_MINUTE=600, ASSISTANT_TIMEOUT=8, **ws.env()) as app:
+            checks: list[int] = []
+            with load_in_background(app.url, users=6, seconds=60) as results:
+                time.sleep(10)
+                broken = time.perf_counter()
+                genie = f"/api/2.0/genie/spaces/{SPACE_ID}"
+                ws.fail(genie + "/start-conversation", 500, times=6)
+                ws.fail(genie + "/conversations", 429, times=40, error_code="REQUEST_LIMIT_EXCEEDED",
+                        message="too many requests")
+                ws.fail(genie + "/start-conversation", 200, times=4, delay=25)     # far beyond the time-out
+                ws.fail("/serving-endpoints", 429, times=10, error_code="REQUEST_LIMIT_EXCEEDED")
+                ws.fail("/serving-endpoints", 500, times=10)
+                for _ in range(20):
+                    checks.append(requests.get(app.url + "/health/ready", timeout=10).status_code)
+                    time.sleep(1)
+                ws.heal()
+                healed = time.perf_counter()
+            others = EVERYTHING - {"ask assistant"}
+            counted = steps_of(results, others)
+            assert outcomes(counted) == {"ok"}, counted
+            asked = steps_of(results, {"ask assistant"}, since=broken, until=healed)
+            assert outcomes(asked) == {"ok", "refused"} or outcomes(asked) == {"refused"}, asked
+            assert checks == [200] * len(checks), "health checks answered throughout"
+            recovered = steps_of(results, {"ask assistant"}, since=healed + 8)
+            assert outcomes(recovered) == {"ok"}, f"questions are answered again once the services are: {recovered}"
+            check_edits(pg.admin_dsn(database), results)
+
+
+def test_sigterm_under_load_stops_everything_within_15_seconds(tmp_path):
+    data_dir = tmp_path / "pgdata"
+    env = isolated_env(tmp_path, EMBEDDED_DATA_DIR=data_dir, APP_PROCESSES=2, ORDER_EDITORS="*")
+    with ServedApp(env, tmp_path / "app.log") as app:
+        app.wait_until_ready(timeout=300)
+        with load_in_background(app.url, users=8, seconds=60) as results:
+            deadline = time.perf_counter() + 60
+            while results.held + len(results.errors) < 8 and time.perf_counter() < deadline:
+                time.sleep(0.5)
+            time.sleep(4)                           # everyone is walking through the app
+            took = app.stop()
+        assert app.process.returncode == 0 and took < 15, took
+        assert results.held == 8
+        assert EmbeddedPostgres(data_dir).running_port() is None
+        assert "stopped shutdown_s=" in app.logs()
