@@ -33,7 +33,7 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated hosts allowed to open the app's websocket (the app's public host on Databricks); "
         "default: localhost and 127.0.0.1 on the app port."),
     Var("APP_PROCESSES", "auto", "Server processes behind the one port, each with its own sessions (a Python "
-                                 "process runs on one core at a time); auto: one per CPU the app may use, at most 4."),
+                                 "process runs on one core at a time); auto: two per CPU the app may use, at most 8."),
     Var("PANEL_NUM_THREADS", "4", "Worker threads for session callbacks in each process (0 = Panel's default pool "
                                   "size)."),
     Var("LOG_LEVEL", "INFO", "Log level for the app's one-line-per-event log on stdout."),
@@ -262,7 +262,11 @@ def _timezone(name: str, problems: list[str]) -> str:
     return name
 
 
-MAX_AUTO_PROCESSES = 4
+# Two processes per CPU: the OS then shares the cores between them, so a quick click is not queued
+# behind a slow assistant answer in the same process. On 2 cores at 80 people, p95 652 ms with four
+# processes against 2.2 s with two (tests/bench/load.py; README, Performance).
+PROCESSES_PER_CPU = 2
+MAX_AUTO_PROCESSES = 8
 
 
 def available_cpus() -> int:
@@ -280,7 +284,7 @@ def available_cpus() -> int:
 def _processes(r: "_Reader") -> int:
     raw = (r.text("APP_PROCESSES") or "auto").strip().lower()
     if raw == "auto":
-        return min(available_cpus(), MAX_AUTO_PROCESSES)
+        return min(available_cpus() * PROCESSES_PER_CPU, MAX_AUTO_PROCESSES)
     if not raw.isdigit() or not 1 <= int(raw) <= 16:
         r.problems.append(f"APP_PROCESSES={raw!r} is not auto or a whole number from 1 to 16")
         return 1

@@ -26,7 +26,9 @@ def free_port() -> int:
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
     """The current environment without Databricks/PG settings, with a private HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABRICKS_", "PG", "LAKEBASE_"))}
-    env.update(HOME=str(home), PYTHONUNBUFFERED="1", LOG_LEVEL="INFO")
+    # Two server processes unless a test says otherwise: the several-process path of the default
+    # (auto, two per CPU) without paying for a worker per half-core in every served test.
+    env.update(HOME=str(home), PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", APP_PROCESSES="2")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from data import settings as settings_module
 from data.settings import EMBEDDED, LAKEBASE, PASSWORD, VARIABLES, SettingsError, load_settings
 
 LAKEBASE_ENV = {"PGHOST": "instance-1.database.cloud.databricks.com", "PGUSER": "3f1c9a52-sp",
@@ -62,11 +63,20 @@ def test_password_mode():
     ({"LOG_LEVEL": "chatty"}, ["LOG_LEVEL='CHATTY' is not one of"]),
     ({"RETAIL_SCHEMA": "x" * 64}, ["RETAIL_SCHEMA="]),
     ({"DEMO_SCALE": "-1"}, ["DEMO_SCALE=-1 is outside"]),
+    ({"APP_PROCESSES": "many"}, ["APP_PROCESSES='many' is not auto or a whole number from 1 to 16"]),
+    ({"APP_PROCESSES": "0"}, ["APP_PROCESSES='0' is not auto"]),
 ])
 def test_each_bad_environment_is_named(env, expected):
     found = problems(env)
     for text in expected:
         assert any(text in p for p in found), (text, found)
+
+
+@pytest.mark.parametrize("cpus, expected", [(1, 2), (2, 4), (4, 8), (16, 8)])
+def test_auto_processes_are_two_per_cpu_up_to_eight(monkeypatch, cpus, expected):
+    monkeypatch.setattr(settings_module, "available_cpus", lambda: cpus)
+    assert load_settings({}).processes == expected
+    assert load_settings({"APP_PROCESSES": "3"}).processes == 3
 
 
 def test_every_problem_is_reported_at_once():

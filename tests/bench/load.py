@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120, help="length of the steady state")
     parser.add_argument("--think", type=float, nargs=2, default=(1.0, 5.0), help="pause between clicks (s)")
     parser.add_argument("--ramp", type=float, default=60, help="seconds over which people arrive")
-    parser.add_argument("--processes", type=int, default=None, help="APP_PROCESSES for the server (default: auto)")
+    parser.add_argument("--processes", default="auto", help="APP_PROCESSES for the server (default: auto)")
     parser.add_argument("--threads", type=int, default=None, help="PANEL_NUM_THREADS for the server")
     args = parser.parse_args()
     env = {k: v for k, v in {"APP_PROCESSES": args.processes, "PANEL_NUM_THREADS": args.threads}.items()
