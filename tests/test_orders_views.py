@@ -15,6 +15,7 @@ from dashboard.orders.state import OrdersState
 from dashboard.orders.today import TodayView
 from dashboard.orders.transfer import TransferView
 from dashboard.state import AppState
+from data.changes import ChangeFeed
 from data.orders import EditorPolicy, Orders
 
 
@@ -35,6 +36,22 @@ def test_an_editor_edits_a_cell_and_the_row_shows_the_new_version(make_state):
     after = grid._edit(row, "notes", "ring twice")
     assert after["notes"] == "ring twice" and after["version"] == row["version"] + 1
     assert grid.notice.endswith("notes saved.") and grid.error == ""
+
+
+def test_my_own_edit_is_not_news_of_someone_else_s(db, tables):
+    """The writer announces a change at once, which can reach the session before the write returns:
+    that is the session's own edit, not "orders changed since this page was read"."""
+    feed = ChangeFeed(db)                  # not listening: only the writer's own announcement
+    state = OrdersState(AppState(user="ops@example.com"),
+                        Orders(db, tables, EditorPolicy(("ops@example.com",)), feed=feed), feed)
+    grid = OrdersGrid(state=state)
+    grid._edit(first_row(grid), "notes", "my own change")
+    assert state.version == feed.version == 1 and not grid.changed_elsewhere
+    feed.announce()                        # then someone else's change
+    assert grid.changed_elsewhere is False, "still the echo window of my own write"
+    state._own_write -= OrdersState.OWN_ECHO_SECONDS
+    feed.announce()
+    assert grid.changed_elsewhere
 
 
 def test_an_edit_handled_before_its_data_arrives_saves_what_was_typed(make_state, db, tables):

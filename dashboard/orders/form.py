@@ -210,17 +210,18 @@ class OrderForm(pn.viewable.Viewer):
         s = self.state
         try:
             if self.order_id:
-                saved = s.orders.save_order(
-                    s.user, self.order_id, self._loaded["version"], items=self._lines(),
-                    order={"status": self.status.value, "discount": self.discount.value,
-                           "shipping_fee": self.shipping_fee.value, "shipping_address": self.shipping_address.value,
-                           "notes": self.notes.value},
-                    customer={"name": self.customer_name.value, "email": self.customer_email.value, "address": self.customer_address.value})
+                with s.writing():
+                    saved = s.orders.save_order(
+                        s.user, self.order_id, self._loaded["version"], items=self._lines(),
+                        order={"status": self.status.value, "discount": self.discount.value,
+                               "shipping_fee": self.shipping_fee.value, "shipping_address": self.shipping_address.value,
+                               "notes": self.notes.value},
+                        customer={"name": self.customer_name.value, "email": self.customer_email.value,
+                                  "address": self.customer_address.value})
                 notice = f"Order {saved['order_id']} saved (version {saved['version']})."
-                s.wrote()
             else:
-                created = s.orders.create_order(s.user, self._draft())
-                s.wrote()
+                with s.writing():
+                    created = s.orders.create_order(s.user, self._draft())
                 s.param.update(order=created)          # the workspace reopens the form on the new order
                 return
         except OrderConflict as conflict:
@@ -246,12 +247,12 @@ class OrderForm(pn.viewable.Viewer):
     def _cancel(self, _=None) -> None:
         s = self.state
         try:
-            s.orders.cancel(s.user, [(self.order_id, self._loaded["version"])])
+            with s.writing():
+                s.orders.cancel(s.user, [(self.order_id, self._loaded["version"])])
         except AppError as exc:
             message = exc.message + (" " + "; ".join(sum(exc.reasons.values(), [])) if hasattr(exc, "reasons") else "")
             self.param.update(error=message, notice="")
             return
-        s.wrote()
         self.load()
         self.param.update(error="", notice=f"Order {self.order_id} cancelled. Its history is kept.")
 

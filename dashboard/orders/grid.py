@@ -121,7 +121,8 @@ class OrdersGrid(pn.viewable.Viewer):
     def _edit(self, before: dict, column: str, value) -> dict | None:
         s = self.state
         try:
-            row = s.orders.update_field(s.user, before["order_id"], column, value, before["version"])
+            with s.writing(reread=False):        # the edited row is patched in place
+                row = s.orders.update_field(s.user, before["order_id"], column, value, before["version"])
         except OrderConflict as conflict:
             self._show_conflict(conflict, (before["order_id"], column, value))
             return self._display(conflict.current)
@@ -130,7 +131,6 @@ class OrdersGrid(pn.viewable.Viewer):
             return None
         self.param.update(error="", notice=f"Order {before['order_id']}: {TITLES.get(column, column).lower()} saved.")
         self._show_conflict(None)
-        s.wrote(reread=False)         # the edited row is patched in place
         return self._display(row)
 
     def _display(self, row: dict) -> dict:
@@ -169,7 +169,8 @@ class OrdersGrid(pn.viewable.Viewer):
         ticked = set(self.table.selected_keys)
         targets = [(int(r.order_id), int(r.version)) for r in rows.itertuples() if r.order_id in ticked]
         try:
-            count = s.orders.set_status(s.user, targets, status)
+            with s.writing():
+                count = s.orders.set_status(s.user, targets, status)
         except BulkRefused as refused:
             items = "".join(f"<li>Order {html.escape(k)}: {html.escape('; '.join(v))}</li>"
                             for k, v in list(refused.reasons.items())[:50])
@@ -184,7 +185,6 @@ class OrdersGrid(pn.viewable.Viewer):
             return
         self.problems.object = ""
         self.param.update(error="", notice=f"{fmt.plural(count, 'order')} set to {status}.")
-        s.wrote()
 
     def __panel__(self):
         s = self.state

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -32,20 +33,30 @@ class OrdersState(param.Parameterized):
         super().__init__(app=app, **params)
         self.orders = orders
         self._unsubscribe = None
+        self._writes = 0                  # this session's writes under way
+        self._own_write = -1e9            # when the last one ended
         if feed is not None:
             self._follow(feed)
 
     OWN_ECHO_SECONDS = 3.0   # a notification this soon after our own write is our own write's echo
 
-    def wrote(self, *, reread: bool = True) -> None:
-        """Record that this session changed orders: the echo from the change feed is not news, and
-        (unless the caller already shows the new values) views re-read now."""
-        self._own_write = time.monotonic()
+    @contextmanager
+    def writing(self, *, reread: bool = True):
+        """Around this session's own write. News of it from the change feed is not news: the writer
+        announces it at once, which can reach this session before the write has returned, and
+        PostgreSQL echoes it a moment later. After a write that succeeded, views re-read (unless the
+        caller shows the new values itself)."""
+        self._writes += 1
+        try:
+            yield
+        finally:
+            self._writes -= 1
+            self._own_write = time.monotonic()
         if reread:
             self.param.trigger("saved")
 
     def changed_by_others(self) -> bool:
-        return time.monotonic() - getattr(self, "_own_write", -1e9) > self.OWN_ECHO_SECONDS
+        return self._writes == 0 and time.monotonic() - self._own_write > self.OWN_ECHO_SECONDS
 
     @property
     def can_edit(self) -> bool:

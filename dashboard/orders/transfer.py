@@ -65,7 +65,8 @@ class TransferView(pn.viewable.Viewer):
     def _apply(self, _=None) -> None:
         s = self.state
         try:
-            count = s.orders.apply_import(s.user, self.preview)
+            with s.writing():
+                count = s.orders.apply_import(s.user, self.preview)
         except AppError as exc:
             reasons = getattr(exc, "reasons", {})
             detail = "".join(f"<li>{html.escape(k)}: {html.escape('; '.join(v))}</li>" for k, v in reasons.items())
@@ -73,7 +74,6 @@ class TransferView(pn.viewable.Viewer):
             self.summary.object = f"<ul>{detail}</ul>" if detail else self.summary.object
             return
         self.apply.disabled = True
-        s.wrote()
         self.param.update(error="", notice=f"{fmt.plural(count, 'order')} updated in one transaction.")
 
     def __panel__(self):
