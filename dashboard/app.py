@@ -84,19 +84,5 @@ def create_page(context: AppContext) -> pmui.Page:
     header = pmui.Row(pmui.Chip(label=app.param.connection, icon="storage", **chips),
                       pmui.Chip(label=app.param.user, icon="person", **chips), align="center")
     page = pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs], busy_indicator=None)
-    return detach_from_process_busy(page)
+    return upstream_fixes.detach_from_process_busy(page)
 
-
-def detach_from_process_busy(page: pmui.Page) -> pmui.Page:
-    """Cut the Page's busy flag loose from `pn.state.busy`, which is one flag for the whole process.
-
-    Bound to it, every callback in any session flipped the flag on every session's page: two
-    patches per session, each walking that page's whole document, so the cost of one click grew
-    with the number of people connected. And the binding is a watcher on the process-wide state
-    that keeps each page, with its session's views, alive after the session has ended."""
-    private = page._param__private                 # param keeps reference watchers only here
-    for _names, watcher in private.ref_watchers:
-        watcher.inst.param.unwatch(watcher)
-    private.ref_watchers = []
-    private.refs.pop("busy", None)
-    return page

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from bokeh.util.token import generate_session_id, get_session_id
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from data.health import combine_snapshots
 
@@ -214,13 +215,11 @@ async def _reply(writer: asyncio.StreamWriter, status: int, payload: dict) -> No
 
 
 async def get_json(worker: Worker, path: str, timeout: float = 10) -> dict:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(worker.host, worker.port), timeout)
+    """A worker's JSON endpoint, through Tornado's client (the workers are Bokeh's Tornado servers).
+    Any failure to answer 200 is a ConnectionError."""
     try:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {worker.host}:{worker.port}\r\nConnection: close\r\n\r\n".encode())
-        response = await asyncio.wait_for(reader.read(), timeout)
-    finally:
-        writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise ConnectionError(f"{path} on port {worker.port}: {head[:40]!r}")
-    return json.loads(body)
+        response = await AsyncHTTPClient().fetch(f"http://{worker.host}:{worker.port}{path}",
+                                                 connect_timeout=timeout, request_timeout=timeout)
+    except HTTPClientError as exc:
+        raise ConnectionError(f"{path} on port {worker.port}: {exc}") from exc
+    return json.loads(response.body)

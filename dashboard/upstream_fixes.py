@@ -16,6 +16,10 @@ nothing (seen in the PostgreSQL restart fault test, twice in one CI run). Presen
 and 1.10.0 (`panel.util.updating`, `ReactiveData._process_data`); the fix lets one thread at a
 time change a given table.
 
+One busy flag for every page. A Material Page's busy flag is bound to `pn.state.busy`, one flag for
+the whole process: every callback in any session patched every session's page. Each page is cut
+loose from it (`detach_from_process_busy`).
+
 Slow model walks. Whenever models join or leave a page, Bokeh walks every model of the document to
 find them all again, reading each reference property; an unset property with a fixed default is
 rebuilt and validated at each read, though such a default can never hold a model (models are only
@@ -42,7 +46,7 @@ def apply() -> None:
     walk_only_properties_that_can_hold_models()
 
 
-# -- lost page updates -------------------------------------------------------------------------
+# -- lost page updates ----------------------------------------------------------------------------
 
 def _queued_writes(doc) -> bool:
     """Whether changes for `doc` wait in Panel's write queue."""
@@ -66,7 +70,7 @@ def write_everything_queued() -> None:
     document._dispatch_msgs = dispatch_until_empty
 
 
-# -- ignored cell edits ------------------------------------------------------------------------
+# -- ignored cell edits ---------------------------------------------------------------------------
 
 # What sets or reads the busy flag: data from the browser, and the server's own updates.
 _TABLE_UPDATES = ("_change_event", "_update_cds", "_update_selected", "_patch", "_stream")
@@ -98,7 +102,24 @@ def one_thread_at_a_time_changes_a_table(cls: type = Tabulator) -> None:
         setattr(cls, name, serialised)
 
 
-# -- slow model walks --------------------------------------------------------------------------
+# -- one busy flag for every page -----------------------------------------------------------------
+
+def detach_from_process_busy(page):
+    """Cut the Page's busy flag loose from `pn.state.busy`, which is one flag for the whole process.
+
+    Bound to it, every callback in any session flipped the flag on every session's page: two
+    patches per session, each walking that page's whole document, so the cost of one click grew
+    with the number of people connected. And the binding is a watcher on the process-wide state
+    that keeps each page, with its session's views, alive after the session has ended."""
+    private = page._param__private                 # param keeps reference watchers only here
+    for _names, watcher in private.ref_watchers:
+        watcher.inst.param.unwatch(watcher)
+    private.ref_watchers = []
+    private.refs.pop("busy", None)
+    return page
+
+
+# -- slow model walks -----------------------------------------------------------------------------
 
 @functools.cache
 def _reference_properties(cls: type[HasProps]) -> tuple[tuple[str, ...], frozenset[str]]:

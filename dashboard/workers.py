@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from data.embedded import free_port
 
 from .balancer import Balancer, Worker, get_json
 
@@ -24,16 +25,10 @@ STOP_TIMEOUT = 10            # seconds workers get to exit after SIGTERM (Databr
 RESTART_PAUSE = 2            # seconds between restarts of a worker that keeps dying
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class WorkerPool:
     def __init__(self, count: int, env: dict[str, str], arguments: list[str]):
         self.env, self.arguments = env, arguments
-        self.workers = [Worker("127.0.0.1", _free_port()) for _ in range(count)]
+        self.workers = [Worker("127.0.0.1", free_port()) for _ in range(count)]
         self.processes: list[subprocess.Popen | None] = [None] * count
         self.restarts = 0
         self.stopping = False

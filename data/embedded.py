@@ -29,7 +29,8 @@ SERVICE_USER = "embedded_postgres"  # system account used when we are root
 _SOCKET_NAME_LIMIT = 100            # Unix socket paths longer than ~107 bytes fail
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -160,7 +161,7 @@ class EmbeddedPostgres:
             log.warning("embedded PostgreSQL already running on port %d; using it", existing)
             self.port = existing
             return self
-        self.port = _free_port()
+        self.port = free_port()
         options = f"-p {self.port} -k {self.socket_dir}"
         self._pg("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options,
                  "-w", "-t", "60", "start", timeout=90)

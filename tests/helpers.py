@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,11 @@ from pathlib import Path
 
 import requests
 
+from data.embedded import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 APP_ROLE = "app_sp"
 APP_ROLE_PASSWORD = "app-role-initial-password-7f3e"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def isolated_env(home: Path, **extra: str) -> dict[str, str]:
