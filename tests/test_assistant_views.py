@@ -103,6 +103,20 @@ def test_thumbs_are_stored(db, tables, assistant_workspace):
     assert db.scalar("n", f"SELECT count(*) FROM {tables.assistant_feedback}") == 1, "one vote per answer"
 
 
+def test_a_vote_that_cannot_be_stored_says_why_in_the_app_s_words(db, tables, assistant_workspace, monkeypatch):
+    import psycopg
+    assistant = make_assistant(db, tables)
+    view = make_view(assistant)
+    answer = ask(view, "Which cities have the most viewers?")[-1]
+    bar = next(b for b in answer.select(QuestionBar) if b.votes)
+
+    def database_away(*_args):
+        raise psycopg.OperationalError("connection to server at 10.0.0.7 failed: password=... ")
+    monkeypatch.setattr(assistant, "feedback", database_away)
+    bar._handle_msg({"vote": True})
+    assert bar.voted.startswith("Not saved: The database") and "10.0.0.7" not in bar.voted
+
+
 def test_nothing_configured_names_the_settings_and_offers_sql(db, tables, clean_env):
     settings = load_settings({})
     assistant = build_assistant(settings, Backend(settings, db, tables, credentials=None, host="", user=""))

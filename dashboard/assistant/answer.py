@@ -17,6 +17,7 @@ import panel_material_ui as pmui
 import param
 
 from data.assistant import Answer, download
+from data.errors import classify
 
 from .charts import answer_chart
 
@@ -201,8 +202,8 @@ class AnswerMessage:
     def _vote(self, positive: bool) -> str:
         try:
             self._feedback(self.answer, positive)
-        except Exception as exc:  # the answer stays usable
-            return f"Not saved: {exc}"
+        except Exception as exc:  # the answer stays usable; the message is the app's, not the driver's
+            return f"Not saved: {classify(exc).message}"
         return "Thanks, noted."
 
     def add_follow_ups(self, questions: list[str]) -> None:
