@@ -13,6 +13,7 @@ import param
 
 from data.assistant import Answer, Failure
 from data.assistant.genie import STEPS
+from data.errors import classify
 
 from ..widgets import LazyTabs
 from .answer import ANSWER_CSS, AnswerMessage, QuestionBar, details_html
@@ -261,7 +262,7 @@ async def _stream_into(target: pn.pane.Markdown, make_stream, loop) -> str:
             if piece is None:
                 ended = True
             elif isinstance(piece, Exception):
-                target.object = f"_No summary: {getattr(piece, 'message', str(piece))}_"
+                target.object = f"_No summary: {classify(piece).message}_"
                 return ""
             else:
                 text += piece
