@@ -149,6 +149,22 @@ def test_a_question_that_never_finishes_times_out(db, tables, assistant_workspac
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.parametrize("trouble", ["slow start", "busy polls", "slow start then busy polls"])
+def test_a_question_ends_by_its_deadline_whatever_each_call_does(db, tables, assistant_workspace, trouble):
+    """The SDK bounds each call on its own (a 429 is retried for up to 30 s): the question's deadline
+    bounds them all, so the person hears back in time instead of waiting minutes."""
+    genie = f"/api/2.0/genie/spaces/{SPACE_ID}"
+    if "slow start" in trouble:
+        assistant_workspace.fail(genie + "/start-conversation", 200, times=1, delay=5)
+    if "busy polls" in trouble:
+        assistant_workspace.fail(genie + "/conversations", 429, times=100, error_code="REQUEST_LIMIT_EXCEEDED")
+    assistant = make_assistant(db, tables, timeout=2.0)
+    started = time.monotonic()
+    failure, _ = ask(assistant, "Which cities have the most viewers?")
+    assert isinstance(failure, Failure) and failure.outcome in ("timeout", "failed"), failure
+    assert time.monotonic() - started < 3
+
+
 def test_stop_ends_the_question(db, tables, assistant_workspace):
     assistant_workspace.script("slow", statuses=("ASKING_AI",))
     assistant = make_assistant(db, tables, timeout=30)

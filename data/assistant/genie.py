@@ -17,6 +17,7 @@ from typing import Callable
 import pandas as pd
 
 from ..errors import AppError, Category, classify
+from .deadline import before
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"}
 # What each Genie status means to the person waiting.
@@ -116,20 +117,27 @@ class Genie:
     def ask(self, question: str, conversation_id: str | None, *, on_status: Callable[[str], None],
             on_wait: Callable[[int, float], None], cancel: threading.Event, deadline: float) -> GenieReply:
         self.limiter.acquire(on_wait, cancel, deadline)
-        try:
-            if conversation_id:
-                started = self.w.genie.create_message(self.space_id, conversation_id, question)
-            else:
-                started = self.w.genie.start_conversation(self.space_id, question)
-        except Exception as exc:
-            raise _upstream("Genie did not accept the question", exc) from exc
+        genie = self.w.genie
+        started = self._call("Genie did not accept the question", deadline, lambda: genie.create_message(
+            self.space_id, conversation_id, question) if conversation_id else genie.start_conversation(
+            self.space_id, question))
         on_status("SUBMITTED")
         message = self._poll(started.conversation_id, started.message_id, on_status, cancel, deadline)
-        reply = self._reply(message)
+        reply = self._reply(message, deadline)
         if reply.status == "QUERY_RESULT_EXPIRED" and reply.attachment_id:
             on_status("EXECUTING_QUERY")
-            self._rerun(reply)
+            self._rerun(reply, deadline)
         return reply
+
+    @staticmethod
+    def _call(what: str, deadline: float, call: Callable):
+        """One SDK call, ended by the question's deadline; failures in the app's words."""
+        try:
+            return before(deadline, call, what="Genie did not finish in time.")
+        except AppError:
+            raise
+        except Exception as exc:
+            raise _upstream(what, exc) from exc
 
     def _poll(self, conversation_id: str, message_id: str, on_status, cancel: threading.Event, deadline: float):
         delay, last = self.first_poll, None
@@ -138,10 +146,8 @@ class Genie:
                 raise Cancelled()
             if time.monotonic() > deadline:
                 raise AppError("Genie did not finish in time.", category=Category.TIMEOUT)
-            try:
-                message = self.w.genie.get_message(self.space_id, conversation_id, message_id)
-            except Exception as exc:
-                raise _upstream("Genie stopped answering", exc) from exc
+            message = self._call("Genie stopped answering", deadline,
+                                 lambda: self.w.genie.get_message(self.space_id, conversation_id, message_id))
             status = message.status.value if message.status else "SUBMITTED"
             if status != last:
                 on_status(status)
@@ -152,7 +158,7 @@ class Genie:
                 raise Cancelled()
             delay = min(delay * 1.5, self.max_poll)
 
-    def _reply(self, message) -> GenieReply:
+    def _reply(self, message, deadline: float) -> GenieReply:
         status = message.status.value if message.status else "FAILED"
         reply = GenieReply(message.conversation_id, message.message_id or message.id, status)
         for attachment in message.attachments or []:
@@ -171,23 +177,19 @@ class Genie:
         if message.error is not None:
             reply.error = message.error.error or (message.error.type.value if message.error.type else "error")
         if status == "COMPLETED" and reply.attachment_id:
-            try:
-                result = self.w.genie.get_message_attachment_query_result(
-                    self.space_id, reply.conversation_id, reply.message_id, reply.attachment_id)
-            except Exception as exc:
-                raise _upstream("Genie's result could not be fetched", exc) from exc
+            result = self._call("Genie's result could not be fetched", deadline,
+                                lambda: self.w.genie.get_message_attachment_query_result(
+                                    self.space_id, reply.conversation_id, reply.message_id, reply.attachment_id))
             reply.frame, truncated, total = frame_from_statement(result)
             reply.truncated = reply.truncated or truncated
             reply.row_count = total if reply.row_count is None else reply.row_count
         return reply
 
-    def _rerun(self, reply: GenieReply) -> None:
+    def _rerun(self, reply: GenieReply, deadline: float) -> None:
         """An expired result is run again once (Genie keeps results for a limited time)."""
-        try:
-            result = self.w.genie.execute_message_attachment_query(
-                self.space_id, reply.conversation_id, reply.message_id, reply.attachment_id)
-        except Exception as exc:
-            raise _upstream("Genie could not run the expired query again", exc) from exc
+        result = self._call("Genie could not run the expired query again", deadline,
+                            lambda: self.w.genie.execute_message_attachment_query(
+                                self.space_id, reply.conversation_id, reply.message_id, reply.attachment_id))
         reply.frame, reply.truncated, reply.row_count = frame_from_statement(result)
         reply.status = "COMPLETED"
 

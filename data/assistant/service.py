@@ -26,6 +26,7 @@ from ..errors import AppError, Category, ValidationError
 from ..metrics import metrics
 from ..tables import Tables
 from .claude import Claude
+from .deadline import before
 from .genie import Cancelled, Genie
 from .guard import SqlGuard
 
@@ -144,7 +145,7 @@ class Assistant:
             if self.genie:
                 result = self._ask_genie(question, conversation, on_status, on_wait, cancel, started)
             elif self.claude:
-                result = self._ask_claude(question, on_status)
+                result = self._ask_claude(question, on_status, started + self.timeout)
             else:
                 result = Failure(question, "unavailable", self.unavailable_message())
             if isinstance(result, Answer):
@@ -196,9 +197,10 @@ class Assistant:
         answer.conversation_id, answer.message_id = ids["conversation_id"], ids["message_id"]
         return answer
 
-    def _ask_claude(self, question: str, on_status) -> Answer | Failure:
+    def _ask_claude(self, question: str, on_status, deadline: float) -> Answer | Failure:
         on_status("ASKING_AI")
-        sql = self.claude.write_sql(question, self.schema_text())
+        schema = self.schema_text()
+        sql = before(deadline, lambda: self.claude.write_sql(question, schema), what="Claude did not answer in time.")
         on_status("EXECUTING_QUERY")
         try:
             result = self.guard.run(sql)
