@@ -122,6 +122,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
 
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
     from dashboard.endpoints import live_sessions, routes
+    from server.security import origin, security_headers
     from data.assistant import build_assistant, dashboard_links
     from data.catalog import Catalog
     from data.changes import ChangeFeed
@@ -148,6 +149,8 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
                       verbose=False, title=TITLE, extra_patterns=routes(monitor, orders, context.marketplace))
     holder["server"] = server
+    embed = context.dashboard_links[0] if context.dashboard_links else None
+    server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
     server.start()
     server.feed = feed
 

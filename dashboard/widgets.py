@@ -1,8 +1,6 @@
 """Small building blocks shared by the workspaces: stat cards, messages and a SQL-paged table."""
 from __future__ import annotations
 
-import functools
-import html
 import logging
 import threading
 import time
@@ -18,6 +16,8 @@ import param
 
 from data.errors import AppError, classify
 from data.paging import Page, PageQuery
+
+from .markup import HTML, Markup, Text, alert, html, join
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,12 @@ CARD_CSS = """
 
 
 def card_html(label: str, value: str, detail: str = "", *, tone: str = "default", accent: str | None = None,
-              items: list[str] | None = None) -> str:
-    """The markup of a card; `items` become a numbered list (already-escaped HTML is not accepted)."""
-    swatch = f'<span class="swatch" style="background:{accent}"></span>' if accent else ""
-    listing = "".join(f"<li>{html.escape(i)}</li>" for i in items or [])
-    return (f'<div class="card {tone}"><div class="label">{swatch}{html.escape(label)}</div>'
-            f'<div class="value">{html.escape(value)}</div>'
-            f'<div class="detail">{html.escape(detail)}</div>{f"<ol>{listing}</ol>" if listing else ""}</div>')
+              items: list[str] | None = None) -> Markup:
+    """The markup of a card; `items` become a numbered list. `accent` is one of our palette's colours."""
+    swatch = html('<span class="swatch" style="background:{}"></span>', accent) if accent else ""
+    listing = html("<ol>{}</ol>", join(html("<li>{}</li>", i) for i in items)) if items else ""
+    return html('<div class="card {}"><div class="label">{}{}</div><div class="value">{}</div>'
+                '<div class="detail">{}</div>{}</div>', tone, swatch, label, value, detail, listing)
 
 
 class Stat:
@@ -54,7 +53,7 @@ class Stat:
 
     def __init__(self, label: str, **layout):
         self.label = label
-        self.pane = pn.pane.HTML(stylesheets=[CARD_CSS], styles={"flex": "1 1 200px"}, margin=(0, 12, 12, 0),
+        self.pane = HTML(stylesheets=[CARD_CSS], styles={"flex": "1 1 200px"}, margin=(0, 12, 12, 0),
                                  sizing_mode="stretch_width", **layout)
         self.update("–")
 
@@ -66,28 +65,23 @@ def cards(*stats: Stat) -> pn.FlexBox:
     return pn.FlexBox(*(s.pane for s in stats), flex_wrap="wrap", sizing_mode="stretch_width")
 
 
-def heading(text: str, level: int = 3) -> pn.pane.HTML:
-    return pn.pane.HTML(f"<h{level} style='margin:12px 0 4px;font-weight:500'>{html.escape(text)}</h{level}>",
-                        sizing_mode="stretch_width")
+def heading(text: str) -> HTML:
+    return HTML(html("<h3 style='margin:12px 0 4px;font-weight:500'>{}</h3>", text), sizing_mode="stretch_width")
 
 
-def empty_html(text: str) -> str:
-    return f'<div class="empty">{html.escape(text)}</div>'
-
-
-def empty_state(text: str) -> pn.pane.HTML:
-    """What a chart or table shows when there is nothing to show (never a blank box)."""
-    return pn.pane.HTML(empty_html(text), stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+def empty_html(text: str) -> Markup:
+    """What a chart, a table or a row of cards shows when there is nothing to show."""
+    return html('<div class="empty">{}</div>', text)
 
 
 class CardRow:
     """A row of cards in one HTML model, re-rendered in place (one message per update)."""
 
     def __init__(self):
-        self.pane = pn.pane.HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        self.pane = HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
 
-    def show(self, cards_html: list[str] | None = None, *, empty: str | None = None) -> None:
-        self.pane.object = empty_html(empty) if empty else f'<div class="cards">{"".join(cards_html or [])}</div>'
+    def show(self, cards_html: list[Markup] | None = None, *, empty: str | None = None) -> None:
+        self.pane.object = empty_html(empty) if empty else html('<div class="cards">{}</div>', join(cards_html or []))
 
 
 def chart_pane(chart) -> pn.pane.HoloViews:
@@ -105,7 +99,7 @@ class LiveChart(pn.viewable.Viewer):
         super().__init__(**params)
         self._render = render
         self._last = None
-        self.message = pn.pane.HTML("", stylesheets=[CARD_CSS], visible=False, sizing_mode="stretch_width")
+        self.message = HTML("", stylesheets=[CARD_CSS], visible=False, sizing_mode="stretch_width")
         self.dmap = hv.DynamicMap(pn.bind(self._frame, *inputs))
         self.pane = chart_pane(self.dmap)
         # Shown and hidden through a column around it: flipping the HoloViews pane's own `visible`
@@ -138,8 +132,22 @@ class LiveChart(pn.viewable.Viewer):
 
 def notice(message_param: param.Parameter, severity: str = "warning") -> pmui.Alert:
     """A closable message bound to a string parameter; hidden while the string is empty."""
-    return pmui.Alert(object=message_param, severity=severity, closeable=True, sizing_mode="stretch_width",
-                      visible=message_param.rx.bool(), margin=(0, 0, 8, 0))
+    return alert(message_param, severity=severity, closeable=True, margin=(0, 0, 8, 0))
+
+
+def outcome_alerts(error: param.Parameter, notice: param.Parameter) -> pn.Column:
+    """What the last action did, where the person acted: `error` (why it was refused) in red,
+    `notice` (what was saved) in green; each hidden while empty."""
+    return pn.Column(alert(error, severity="error"), alert(notice, severity="success"), sizing_mode="stretch_width",
+                     margin=0)
+
+
+def refusals_html(message: str, reasons: dict[str, list[str]], limit: int = 50) -> Markup:
+    """Why a bulk action or an import wrote nothing: the message, then each refused order or row."""
+    items = join(html("<li>{}: {}</li>", where, "; ".join(why)) for where, why in list(reasons.items())[:limit])
+    more = html("…and {} more", f"{len(reasons) - limit:,}") if len(reasons) > limit else ""
+    return html("<div class='empty' style='justify-content:flex-start;text-align:left'><div><b>{}</b><ul>{}</ul>{}"
+                "</div></div>", message, items, more)
 
 
 class SqlTable(pn.viewable.Viewer):
@@ -170,7 +178,7 @@ class SqlTable(pn.viewable.Viewer):
         if on_edit is not None:
             self.table.on_edit(self._edited)
         self.pages = pmui.Pagination(count=1, value=0, width=420)
-        self.caption = pn.pane.HTML("", margin=(10, 12))
+        self.caption = Text("", margin=(10, 12))
         self.table.param.watch(self._on_sort, "sorters")
         self.table.param.watch(self._on_filter, "filters")
         self.table.param.watch(self._on_select, "selection")
@@ -288,22 +296,11 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def guarded(render: Callable) -> Callable:
-    """Wrap a view function so a failed read shows its message in place of the view, not a traceback."""
-    @functools.wraps(render)
-    def wrapper(*args, **kwargs):
-        try:
-            return render(*args, **kwargs)
-        except Exception as exc:  # a view must always render something readable
-            return failure_alert(exc, render)
-    return wrapper
-
-
 def failure_alert(exc: Exception, render: Callable, hint: str = "") -> pmui.Alert:
     """The message a view shows instead of itself when building it failed (unexpected ones logged)."""
     if not isinstance(exc, AppError):
         logging.getLogger(render.__module__).exception("view %s failed", render.__name__)
-    return pmui.Alert(object=f"{classify(exc).message}{hint}", severity="error", sizing_mode="stretch_width")
+    return alert(f"{classify(exc).message}{hint}", severity="error")
 
 
 def shown_again(view) -> None:

@@ -94,16 +94,49 @@ class ServedApp:
 
 
 @contextmanager
-def serve_demo_copy(tmp: Path, pg, template: str, database: str, **env):
+def serve_demo_copy(tmp: Path, pg, template: str, database: str, *, prepare=None, **env):
     """`serve.py` on a fresh copy of the demo database `template`, as the app role with a password,
-    ready to take requests; stopped (SIGTERM) afterwards."""
+    ready to take requests; stopped (SIGTERM) afterwards. `prepare(admin_dsn)` runs before it starts."""
     pg.create_database(database, template=template, owner=APP_ROLE)
+    if prepare is not None:
+        prepare(pg.admin_dsn(database))
     env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
                        PGDATABASE=database, PGSSLMODE="disable", **env)
     with ServedApp(env, tmp / "app.log") as app:
         app.wait_until_ready()
         yield app
         app.stop()
+
+
+def shown_text(component) -> str:
+    """What a person reads in one component: an alert's text and title, an HTML pane's text
+    (tags dropped, entities decoded), a button's label, the questions a bar offers."""
+    import html as html_module
+    import re
+
+    import panel as pn
+    import panel_material_ui as pmui
+
+    if isinstance(component, pmui.Alert):
+        text = re.sub(r"\\(.)", r"\1", str(component.object or "")).replace("\u00a0", " ")
+        return "\n".join(t for t in (component.title, text) if t)
+    if isinstance(component, pn.pane.HTML):
+        return html_module.unescape(re.sub(r"<[^>]+>", "", str(component.object or "")))
+    found = []
+    for name in ("label", "title", "meta", "sql", "empty"):
+        value = getattr(component, name, None)
+        if isinstance(value, str) and value:
+            found.append(value)
+    questions = getattr(component, "questions", None)
+    if isinstance(questions, list):
+        found.extend(questions)
+    return "\n".join(found)
+
+
+def page_text(viewables) -> str:
+    """Everything a person can read in these components and their children."""
+    import panel as pn
+    return "\n".join(t for v in viewables for c in pn.panel(v).select() if (t := shown_text(c)))
 
 
 def run_async(make_coroutine, timeout: float = 600):

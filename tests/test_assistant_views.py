@@ -17,6 +17,7 @@ from data.backend import Backend
 from data.settings import load_settings
 
 from .fake_workspace import SPACE_ID
+from .helpers import page_text
 from .conftest import make_assistant
 
 USER = "analyst@example.com"
@@ -46,16 +47,7 @@ def components(message, kind) -> list:
 def texts(objects) -> str:
     """Every text a person can read in these messages: panes, alerts, titles, button labels and
     the questions offered as buttons."""
-    found = []
-    for message in objects:
-        for component in message.select():
-            for name in ("object", "label", "title", "questions"):
-                value = getattr(component, name, None)
-                if isinstance(value, str):
-                    found.append(value)
-                elif name == "questions" and isinstance(value, list):
-                    found.extend(value)
-    return "\n".join(found)
+    return page_text(objects)
 
 
 def test_an_answer_shows_steps_sql_table_chart_summary_and_follow_ups(db, tables, assistant_workspace):  

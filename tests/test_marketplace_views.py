@@ -13,6 +13,8 @@ from dashboard.marketplace.views import AmenitiesTab, DemandTab, MarketplaceView
 from dashboard.state import ALL_CITIES, AppState
 from data.marketplace import Marketplace
 
+from .helpers import page_text
+
 
 @pytest.fixture
 def state(shared_db, tables):
@@ -34,10 +36,7 @@ def plot_titles(panel) -> list[str]:
 
 
 def texts(panel) -> str:
-    parts = [p.object for p in panel.select(pn.pane.HTML) if isinstance(p.object, str)]
-    parts += [a.object for a in panel.select(pmui.Alert) if isinstance(a.object, str)]
-    parts += [a.title for a in panel.select(pmui.Alert) if isinstance(a.title, str)]
-    return "\n".join(parts)
+    return page_text([panel])
 
 
 def test_changing_the_shared_city_updates_every_view(state):

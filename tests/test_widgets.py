@@ -6,6 +6,8 @@ import panel as pn
 from dashboard.widgets import LazyTabs
 from data.errors import AppError, Category
 
+from .helpers import shown_text
+
 
 def test_a_tab_is_built_when_first_shown_and_then_kept():
     built = []
@@ -28,7 +30,7 @@ def test_a_tab_whose_build_failed_is_built_again_when_shown_again():
     tabs = LazyTabs([("Home", lambda: pn.pane.Markdown("home")), ("Orders", orders)])
     tabs.active = 1
     message = tabs.slots[1].objects[0]
-    assert message.object == "The database is not reachable right now. Open this tab again to retry."
+    assert shown_text(message) == "The database is not reachable right now. Open this tab again to retry."
     tabs.active = 0
     database_up = True
     tabs.active = 1

@@ -7,7 +7,6 @@ small result is an HTML table, and the question buttons and thumbs are one brows
 """
 from __future__ import annotations
 
-import html
 import io
 from typing import Callable
 
@@ -19,6 +18,7 @@ import param
 from data.assistant import Answer, download
 from data.errors import classify
 
+from ..markup import HTML, Markdown, html, join
 from .charts import answer_chart
 
 HTML_TABLE_ROWS = 20          # up to this many rows, a plain table; more get Tabulator's paging
@@ -39,20 +39,45 @@ table.result tr + tr td { border-top: 1px solid rgba(128,128,128,.15); }
 """
 
 
-def details_html(meta: str, sql: str | None) -> str:
-    """The row count and source, and the SQL collapsed with a copy button: one element, where a
-    Material card with a Markdown pane and a button made five models (and a Panel `js_on_click`
-    adds a link that Panel re-processes, walking the whole page, at every later layout change)."""
-    out = f"<div class='meta'>{html.escape(meta)}</div>"
-    if sql:
-        text = html.escape(sql, quote=True)
-        out += (f"<details class='sql'><summary>SQL</summary><pre>{text}</pre><button data-sql=\"{text}\" "
-                "onclick=\"navigator.clipboard.writeText(this.dataset.sql);this.textContent='Copied'\">"
-                "&#x2398; Copy SQL</button></details>")
-    return out
+class AnswerDetails(pn.custom.JSComponent):
+    """The row count and source, and the SQL collapsed with a copy button, drawn by the browser as
+    one model (a Material card with a Markdown pane and a button made five). Both are set as text."""
+
+    meta = param.String(default="", doc="Rows, source and timing, in a line.")
+    sql = param.String(default="", doc="The SQL that ran (or was tried); no SQL section when empty.")
+
+    _esm = """
+    export function render({ model, el }) {
+      const draw = () => {
+        el.replaceChildren()
+        const meta = document.createElement("div")
+        meta.className = "meta"
+        meta.textContent = model.meta
+        el.appendChild(meta)
+        if (!model.sql) return
+        const details = document.createElement("details")
+        details.className = "sql"
+        const summary = document.createElement("summary")
+        summary.textContent = "SQL"
+        const code = document.createElement("pre")
+        code.textContent = model.sql
+        const copy = document.createElement("button")
+        copy.textContent = "\u2398 Copy SQL"
+        copy.addEventListener("click", () => {
+          navigator.clipboard.writeText(model.sql).then(() => { copy.textContent = "Copied" })
+        })
+        details.append(summary, code, copy)
+        el.appendChild(details)
+      }
+      draw()
+      model.on(["meta", "sql"], draw)
+    }
+    """
+    _stylesheets = [ANSWER_CSS]
 
 
 def _cell(value) -> tuple[str, bool]:
+    """A result value as shown in the table, and whether it is a number (right-aligned)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "", False
     if isinstance(value, bool):
@@ -61,7 +86,7 @@ def _cell(value) -> tuple[str, bool]:
         return f"{value:,}", True
     if isinstance(value, float):
         return f"{value:,.2f}", True
-    return html.escape(str(value)), False
+    return str(value), False
 
 
 def result_table(frame: pd.DataFrame):
@@ -69,14 +94,14 @@ def result_table(frame: pd.DataFrame):
     if len(frame) > HTML_TABLE_ROWS:
         return pn.widgets.Tabulator(frame, show_index=False, disabled=True, pagination="local", page_size=10,
                                     sizing_mode="stretch_width", layout="fit_data_table")
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = join(html("<th>{}</th>", str(c)) for c in frame.columns)
     rows = []
     for record in frame.itertuples(index=False):
         cells = [_cell(v.item() if hasattr(v, "item") else v) for v in record]
-        rows.append("<tr>" + "".join(f"<td class='number'>{t}</td>" if number else f"<td>{t}</td>"
-                                     for t, number in cells) + "</tr>")
-    return pn.pane.HTML(f"<table class='result'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
-                        "</table>", stylesheets=[ANSWER_CSS], sizing_mode="stretch_width")
+        rows.append(html("<tr>{}</tr>", join(html("<td class='number'>{}</td>", t) if number else
+                                             html("<td>{}</td>", t) for t, number in cells)))
+    return HTML(html("<table class='result'><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, join(rows)),
+                stylesheets=[ANSWER_CSS], sizing_mode="stretch_width")
 
 
 class QuestionBar(pn.custom.JSComponent):
@@ -93,14 +118,26 @@ class QuestionBar(pn.custom.JSComponent):
       const bar = document.createElement("div")
       bar.className = "bar"
       el.appendChild(bar)
-      const icon = (path) => `<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true"><path fill="currentColor" d="${path}"/></svg>`
+      const SVG = "http://www.w3.org/2000/svg"
+      const icon = (path) => {
+        const svg = document.createElementNS(SVG, "svg")
+        svg.setAttribute("viewBox", "0 0 24 24")
+        svg.setAttribute("width", "16")
+        svg.setAttribute("height", "16")
+        svg.setAttribute("aria-hidden", "true")
+        const shape = document.createElementNS(SVG, "path")
+        shape.setAttribute("fill", "currentColor")
+        shape.setAttribute("d", path)
+        svg.appendChild(shape)
+        return svg
+      }
       const UP = "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z"
       const DOWN = "M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z"
       const button = (text, title, message, cls, path) => {
         const b = document.createElement("button")
         b.className = cls
         b.textContent = text
-        if (path) b.insertAdjacentHTML("afterbegin", icon(path))
+        if (path) b.prepend(icon(path))
         if (title) b.title = title
         b.addEventListener("click", () => model.send_msg(message))
         return b
@@ -166,17 +203,18 @@ class AnswerMessage:
     def __init__(self, answer: Answer, ask: Callable[[str], None], feedback: Callable[[Answer, bool], None]):
         self.answer, self.summary_text = answer, ""
         self._feedback = feedback
-        self.summary = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.summary = Markdown("", sizing_mode="stretch_width")
         self.chart_slot, self.chart = pn.Column(sizing_mode="stretch_width"), None
         rows = f"{answer.row_count:,} row{'s' if answer.row_count != 1 else ''}"
         cut = " (cut at 1,000 rows: more exist)" if answer.truncated else ""
+        cut += f" ({answer.size_note})" if answer.size_note else ""
         source = {"genie": "Genie", "claude": "Claude's SQL", "sql": "your SQL"}[answer.source]
         meta = f"{rows}{cut} · {source}" + (" · from the cache" if answer.cached else f" · {answer.seconds:.1f} s")
         parts = []
         if answer.text:
-            parts.append(pn.pane.Markdown(answer.text, sizing_mode="stretch_width"))
-        parts.append(pn.pane.HTML(details_html(meta, answer.sql), stylesheets=[ANSWER_CSS], sizing_mode="stretch_width",
-                                  css_classes=["answer-meta"]))
+            parts.append(Markdown(answer.text, sizing_mode="stretch_width"))
+        parts.append(AnswerDetails(meta=meta, sql=answer.sql or "", sizing_mode="stretch_width",
+                                   css_classes=["answer-meta"]))
         if not answer.frame.empty:
             parts.append(result_table(answer.frame))
             chart = answer_chart(answer.frame, answer.question[:80])

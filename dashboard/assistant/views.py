@@ -3,7 +3,6 @@ Claude's summary, and offers follow-ups, feedback and downloads."""
 from __future__ import annotations
 
 import asyncio
-import html
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,8 +14,9 @@ from data.assistant import Answer, Failure
 from data.assistant.genie import STEPS
 from data.errors import classify
 
+from ..markup import HTML, Markdown, Text, alert, html, join
 from ..widgets import LazyTabs
-from .answer import ANSWER_CSS, AnswerMessage, QuestionBar, details_html
+from .answer import AnswerDetails, AnswerMessage, QuestionBar
 from .state import AssistantState
 
 # Genie and Claude calls wait on the network, up to the SDK's retry limit when a service misbehaves:
@@ -46,6 +46,8 @@ class AssistantView(pn.viewable.Viewer):
                           "max_length": 2000, "enable_upload": False},
             # Our own thumbs are stored; the built-in reaction icons would load from a CDN.
             message_params={"show_reaction_icons": False, "show_edit_icon": False},
+            # What a person types is shown as text: Material's own submit renders it as Markdown.
+            on_submit=self._submitted,
             # Only the last dozen messages are on the page (older ones load when scrolled to): each
             # answer adds a table, a chart and buttons, and a long chat would slow every change.
             load_buffer=6,
@@ -87,7 +89,7 @@ class AssistantView(pn.viewable.Viewer):
         except asyncio.CancelledError:   # the Stop button
             cancel.set()
             progress.finish(ok=False)
-            reply.append(pn.pane.Markdown("Stopped. Ask again whenever you like.", sizing_mode="stretch_width"))
+            reply.append(Text("Stopped. Ask again whenever you like.", sizing_mode="stretch_width"))
             raise
         finally:
             state.busy = False
@@ -111,14 +113,12 @@ class AssistantView(pn.viewable.Viewer):
         message.add_follow_ups(follow_ups)
 
     async def _failure(self, failure: Failure, reply: pn.Column, loop) -> None:
-        parts = [pmui.Alert(object=failure.message, severity="info" if failure.outcome == "cancelled" else "warning",
-                            sizing_mode="stretch_width")]
+        parts = [alert(failure.message, severity="info" if failure.outcome == "cancelled" else "warning")]
         if failure.text:
-            parts.append(pn.pane.Markdown(failure.text, sizing_mode="stretch_width"))
+            parts.append(Markdown(failure.text, sizing_mode="stretch_width"))
         if failure.sql:
-            parts.append(pn.pane.HTML(details_html("The SQL that was tried:", failure.sql), stylesheets=[ANSWER_CSS],
-                                      sizing_mode="stretch_width"))
-        explained = pn.pane.Markdown("", sizing_mode="stretch_width", visible=False)
+            parts.append(AnswerDetails(meta="The SQL that was tried:", sql=failure.sql, sizing_mode="stretch_width"))
+        explained = Markdown("", sizing_mode="stretch_width", visible=False)
         rephrase = QuestionBar(self._ask, label="Try asking:", sizing_mode="stretch_width")
         reply.append(pn.Column(*parts, explained, rephrase, sizing_mode="stretch_width"))
         explanation, rephrasings = await loop.run_in_executor(ASSISTANT_THREADS, self.state.assistant.explain,
@@ -126,9 +126,13 @@ class AssistantView(pn.viewable.Viewer):
         explained.param.update(object=explanation or "", visible=bool(explanation))
         rephrase.questions = list(rephrasings or [])
 
+    def _submitted(self, event=None, _instance=None) -> None:
+        self._ask(getattr(event, "new", None))
+
     def _ask(self, question: str | None) -> None:
-        if question:
-            self.chat.send(question, user=self.state.app.user or "You")
+        """Put the question in the chat as the person's message (as text) and answer it."""
+        if question and question.strip():
+            self.chat.send(Text(question), user=self.state.app.user or "You", respond=True)
 
     def _feedback(self, answer: Answer, positive: bool) -> None:
         self.state.assistant.feedback(self.state.app.user, answer, positive)
@@ -149,15 +153,15 @@ class AssistantView(pn.viewable.Viewer):
     def _welcome(self) -> None:
         """The chat's first message: what can be asked, what is missing, and starter questions."""
         assistant = self.state.assistant
-        parts = [pn.pane.Markdown(
+        parts = [Markdown(
             "Ask about marketplace cities, today's orders or the fashion catalog in plain language, or run your own "
             "read-only query with `/sql SELECT …`. Answers come as a table and a chart; follow-ups continue the "
             "same conversation.", sizing_mode="stretch_width")]
         if assistant.missing:
-            parts.append(pmui.Alert(
-                object="To ask in plain language, set: " + "; ".join(assistant.missing) + ". Until then, "
-                       "/sql SELECT … runs a read-only query on the app's tables (one statement, at most 1,000 rows).",
-                title="Genie or Claude is not configured", severity="info", sizing_mode="stretch_width"))
+            parts.append(alert(
+                "To ask in plain language, set: " + "; ".join(assistant.missing) + ". Until then, "
+                "/sql SELECT … runs a read-only query on the app's tables (one statement, at most 1,000 rows).",
+                title="Genie or Claude is not configured", severity="info"))
         parts.append(QuestionBar(self._ask, label="", questions=list(assistant.starter_questions()),
                                  sizing_mode="stretch_width"))
         self.chat.send(pn.Column(*parts, sizing_mode="stretch_width"), user="Assistant", respond=False)
@@ -168,10 +172,9 @@ class AssistantView(pn.viewable.Viewer):
             return chat
         embed, published = self.dashboard_url
         dashboard = pn.Column(
-            pn.pane.HTML(f'<a href="{html.escape(published)}" target="_blank" rel="noopener">Open the dashboard in '
-                         "Databricks</a>"),
-            pn.pane.HTML(f'<iframe src="{html.escape(embed)}" style="width:100%;height:760px;border:0" '
-                         'title="AI/BI dashboard"></iframe>', sizing_mode="stretch_width"),
+            HTML(html('<a href="{}" target="_blank" rel="noopener">Open the dashboard in Databricks</a>', published)),
+            HTML(html('<iframe src="{}" style="width:100%;height:760px;border:0" title="AI/BI dashboard"></iframe>',
+                      embed), sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         return LazyTabs([("Chat", lambda: chat), ("Dashboard", lambda: dashboard)])
 
@@ -183,7 +186,7 @@ class _Progress:
     MARKS = {"done": "\u2713", "running": "\u2026", "failed": "\u2717"}
 
     def __init__(self):
-        self.pane = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["answer-steps"])
+        self.pane = HTML("", sizing_mode="stretch_width", css_classes=["answer-steps"])
         self.steps: list[list[str]] = []           # [title, state] in order
         self.stage = None
         self.note = ""
@@ -228,18 +231,18 @@ class _Progress:
 
     def _render(self) -> None:
         if not self.steps and not self.note:
-            self.pane.object = "<span style='opacity:.7'>Working on it\u2026</span>"
+            self.pane.object = html("<span style='opacity:.7'>Working on it\u2026</span>")
             return
-        steps = " &nbsp;·&nbsp; ".join(
-            f"<span class='step {state}'>{self.MARKS[state]} {html.escape(title)}</span>" for title, state in self.steps)
-        note = f"<div style='opacity:.75'>{html.escape(self.note)}</div>" if self.note else ""
-        self.pane.object = f"<div style='opacity:.8;font-size:.9rem'>{steps}</div>{note}"
+        steps = join((html("<span class='step {}'>{} {}</span>", state, self.MARKS[state], title)
+                      for title, state in self.steps), html(" &nbsp;·&nbsp; "))
+        note = html("<div style='opacity:.75'>{}</div>", self.note) if self.note else ""
+        self.pane.object = html("<div style='opacity:.8;font-size:.9rem'>{}</div>{}", steps, note)
 
 
 STREAM_INTERVAL = 0.1      # seconds between updates of streamed text: tokens arriving meanwhile are shown together
 
 
-async def _stream_into(target: pn.pane.Markdown, make_stream, loop) -> str:
+async def _stream_into(target: Markdown, make_stream, loop) -> str:
     """Show text from a blocking iterator as it arrives, at most ten updates a second (each update
     renders the Markdown and sends it); returns the whole text."""
     queue: asyncio.Queue = asyncio.Queue()

@@ -2,8 +2,6 @@
 products that look most like it, and pick a user to see their style and recommendations."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -11,7 +9,7 @@ import param
 
 from data.catalog import FACETS
 
-from ..urls import sync_with_url
+from ..markup import HTML, Markup, html, join
 from ..widgets import CARD_CSS, LazyTabs, empty_html, heading
 from .state import TABS, CatalogState
 
@@ -47,58 +45,75 @@ def _price_text(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def swatch(color: str) -> str:
-    return f'<span class="swatch" style="background:{SWATCHES.get(color, "#9e9e9e")}"></span>'
+def swatch_color(color: str) -> str:
+    return SWATCHES.get(color, "#9e9e9e")
+
+
+def swatch(color: str) -> Markup:
+    return html('<span class="swatch" style="background:{}"></span>', swatch_color(color))
 
 
 def money(value: float) -> str:
     return f"${value:,.2f}"
 
 
-def product_html(row: dict) -> str:
-    """A product card: image (when the table has one), name, category, colour swatch, price."""
-    image = row.get("image_url")
-    picture = f'<img src="{html.escape(str(image))}" alt="" loading="lazy">' if image else ""
+def product_card(row: dict) -> dict:
+    """What a product card shows, as data: the browser writes it into the card as text."""
+    image = str(row.get("image_url") or "")
     distance = row.get("distance")
-    similarity = (f'<span class="distance" title="cosine distance">distance {distance:.3f}</span>'
-                  if distance is not None and not pd.isna(distance) else "")
-    return (f'<div class="product">{picture}<div class="name">{html.escape(row["product_display_name"])}</div>'
-            f'<div class="meta">{html.escape(row["article_type"])} · {html.escape(row["gender"])} · '
-            f'{html.escape(row["season"])}</div>'
-            f'<div class="meta">{swatch(row["base_color"])}{html.escape(row["base_color"])}</div>'
-            f'{similarity}<div class="price">{money(float(row["price"]))}</div></div>')
+    return {"id": _plain(row["product_id"]), "name": str(row["product_display_name"]),
+            "meta": f"{row['article_type']} · {row['gender']} · {row['season']}", "color": str(row["base_color"]),
+            "swatch": swatch_color(row["base_color"]), "price": money(float(row["price"])),
+            "image": image if image.startswith(("https://", "http://")) else "",
+            "distance": "" if distance is None or pd.isna(distance) else f"distance {distance:.3f}"}
 
 
 class CardGrid(pn.custom.JSComponent):
     """Product cards drawn by the browser from one list, each with a "Similar items" button.
 
     One model for the whole grid: a new page is one message with the new cards, where a grid of
-    Panel cards with Material buttons was seventy-odd models to build, send and keep per session."""
+    Panel cards with Material buttons was seventy-odd models to build, send and keep per session.
+    Every value is set as text (or as an image address), so nothing in the catalog can become markup."""
 
-    cards = param.List(default=[], doc="The cards on screen: {'id': product id, 'html': card markup}.")
-    empty = param.String(default="", doc="Shown (as markup) instead of the cards when there are none.")
+    cards = param.List(default=[], doc="The cards on screen, as `product_card` describes them.")
+    empty = param.String(default="", doc="Shown (as text) instead of the cards when there are none.")
 
     _esm = """
     export function render({ model, el }) {
       const grid = document.createElement("div")
       grid.className = "grid"
       el.appendChild(grid)
+      const part = (parent, tag, cls, text) => {
+        const node = document.createElement(tag)
+        node.className = cls
+        if (text !== undefined) node.textContent = text
+        parent.appendChild(node)
+        return node
+      }
       const draw = () => {
         grid.replaceChildren()
         if (!model.cards.length) {
-          grid.insertAdjacentHTML("beforeend", model.empty)
+          part(grid, "div", "empty", model.empty)
           return
         }
         for (const card of model.cards) {
-          const cell = document.createElement("div")
-          cell.className = "cell"
-          cell.innerHTML = card.html
-          const open = document.createElement("button")
-          open.className = "open"
-          open.textContent = "Similar items"
+          const cell = part(grid, "div", "cell")
+          const product = part(cell, "div", "product")
+          if (card.image) {
+            const picture = part(product, "img", "")
+            picture.alt = ""
+            picture.loading = "lazy"
+            picture.src = card.image
+          }
+          part(product, "div", "name", card.name)
+          part(product, "div", "meta", card.meta)
+          const colour = part(product, "div", "meta")
+          part(colour, "span", "swatch").style.background = card.swatch
+          colour.appendChild(document.createTextNode(card.color))
+          if (card.distance) part(product, "span", "distance", card.distance).title = "cosine distance"
+          part(product, "div", "price", card.price)
+          const open = part(cell, "button", "open", "Similar items")
           open.addEventListener("click", () => model.send_msg({open: card.id}))
-          cell.appendChild(open)
-          grid.appendChild(cell)
         }
       }
       draw()
@@ -131,16 +146,15 @@ class ProductCards(pn.viewable.Viewer):
     def __init__(self, open_product, empty: str, **params):
         super().__init__(**params)
         self.empty = empty
-        self.grid = CardGrid(open_product, empty=empty_html(empty), sizing_mode="stretch_width")
+        self.grid = CardGrid(open_product, empty=empty, sizing_mode="stretch_width")
 
     def show(self, rows: pd.DataFrame | None, empty: str | None = None) -> None:
         records = [] if rows is None or rows.empty else rows.to_dict("records")
-        self.grid.param.update(cards=[{"id": _plain(r["product_id"]), "html": product_html(r)} for r in records],
-                               empty=empty_html(empty or self.empty))
+        self.grid.param.update(cards=[product_card(r) for r in records], empty=empty or self.empty)
 
-    def shown(self) -> list[str]:
-        """The markup of the cards on screen, in order."""
-        return [card["html"] for card in self.grid.cards]
+    def shown(self) -> list[dict]:
+        """The cards on screen, in order."""
+        return list(self.grid.cards)
 
     @property
     def message(self) -> str:
@@ -189,7 +203,7 @@ class BrowseTab(pn.viewable.Viewer):
         self.clear = clear
         self.pager = pmui.Pagination(count=1, value=0, size="small")
         self.pager.param.watch(lambda e: s.param.update(page=int(e.new) + 1), "value")
-        self.summary = pn.pane.HTML("", margin=(14, 10))
+        self.summary = HTML("", margin=(14, 10))
         self.cards = ProductCards(s.open_product, "No product matches these filters. Remove a filter or widen "
                                                   "the price range.")
         s.param.watch(lambda e: self._show_products(), ["search", "price_min", "price_max", "sort", "page",
@@ -233,8 +247,8 @@ class BrowseTab(pn.viewable.Viewer):
         self.cards.show(page.rows)
         self.pager.param.update(count=page.pages, value=page.page - 1)
         estimate = "about " if page.total_is_estimate else ""       # last: the summary says the page is shown
-        self.summary.object = (f"<b>{estimate}{page.total:,}</b> product{'s' if page.total != 1 else ''}"
-                               + (f" · {page.first_row:,}–{page.last_row:,}" if page.total else ""))
+        self.summary.object = html("<b>{}{}</b> product{}{}", estimate, f"{page.total:,}", "s" if page.total != 1 else "",
+                                   f" · {page.first_row:,}–{page.last_row:,}" if page.total else "")
 
     def _show_facets(self) -> None:
         counts = self.state.facet_counts()
@@ -250,8 +264,8 @@ class BrowseTab(pn.viewable.Viewer):
     def __panel__(self):
         low, high = self.state.catalog.price_range()
         prices = pn.Row(self.price_min, self.price_max)
-        hint = pn.pane.HTML(f"<span style='opacity:.7;font-size:.8rem'>Prices run from {money(low)} to "
-                            f"{money(high)}.</span>", margin=(0, 10))
+        hint = HTML(html("<span style='opacity:.7;font-size:.8rem'>Prices run from {} to {}.</span>", money(low),
+                         money(high)), margin=(0, 10))
         side = pn.Column(self.search, *self.facets.values(), prices, hint, self.clear, width=300)
         main = pn.Column(pn.Row(self.summary, pn.layout.HSpacer(), self.sort), self.cards, self.pager,
                          sizing_mode="stretch_width")
@@ -266,7 +280,7 @@ class ProductTab(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self.details = pn.pane.HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
+        self.details = HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
         self.scope = pmui.RadioButtonGroup(options={v: k for k, v in SCOPE_LABELS.items()}, value=s.scope,
                                            size="small")
         self.scope.param.watch(lambda e: s.param.update(scope=e.new), "value")
@@ -283,14 +297,14 @@ class ProductTab(pn.viewable.Viewer):
                 if s.product_id is None else f"There is no product {s.product_id}."))
             self.cards.show(None)
             return
-        facts = "".join(f"<tr><td style='opacity:.7;padding-right:14px'>{label}</td><td>"
-                        f"{swatch(product[f]) if f == 'base_color' else ''}{html.escape(str(product[f]))}</td></tr>"
-                        for f, label in FACETS.items())
-        self.details.object = (
-            f"<h3 style='margin:6px 0'>{html.escape(product['product_display_name'])}</h3>"
-            f"<div class='price' style='font-size:1.3rem;font-weight:600'>{money(product['price'])}</div>"
-            f"<table style='margin-top:8px'>{facts}<tr><td style='opacity:.7'>Year</td><td>{product['year']}"
-            f"</td></tr><tr><td style='opacity:.7'>Product id</td><td>{product['product_id']}</td></tr></table>")
+        facts = join(html("<tr><td style='opacity:.7;padding-right:14px'>{}</td><td>{}{}</td></tr>", label,
+                          swatch(product[f]) if f == "base_color" else "", str(product[f]))
+                     for f, label in FACETS.items())
+        self.details.object = html(
+            "<h3 style='margin:6px 0'>{}</h3><div class='price' style='font-size:1.3rem;font-weight:600'>{}</div>"
+            "<table style='margin-top:8px'>{}<tr><td style='opacity:.7'>Year</td><td>{}</td></tr>"
+            "<tr><td style='opacity:.7'>Product id</td><td>{}</td></tr></table>",
+            product["product_display_name"], money(product["price"]), facts, product["year"], product["product_id"])
         self.cards.show(s.similar())
 
     def __panel__(self):
@@ -312,7 +326,7 @@ class StyleTab(pn.viewable.Viewer):
         self.picker = pmui.AutocompleteInput(label="User", options=list(self._ids), value=current, restrict=True,
                                              width=320, placeholder="Type a name")
         self.picker.param.watch(lambda e: s.param.update(user_id=self._ids.get(e.new)), "value")
-        self.profile = pn.pane.HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
+        self.profile = HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
         self.cards = ProductCards(s.open_product, "No product matches this user's types, colours and price band.")
         s.param.watch(lambda e: self._show(), "user_id")
         self._show()
@@ -325,16 +339,16 @@ class StyleTab(pn.viewable.Viewer):
                                                          if s.user_id is None else f"There is no user {s.user_id}."))
             self.cards.show(None)
             return
-        chips = lambda items, swatches=False: "".join(  # noqa: E731
-            f"<span>{swatch(i) if swatches else ''}{html.escape(i)}</span>" for i in items)
-        self.profile.object = (
-            f"<h3 style='margin:6px 0'>{html.escape(style.user_name)}</h3>"
-            f"<div class='meta'>{html.escape(style.gender)} · {html.escape(style.age_band)} · "
-            f"{html.escape(style.region)} · {style.num_interactions} interactions</div>"
-            f"<div class='chips' style='margin-top:8px'><b>Prefers</b> {chips(style.preferred_categories)}</div>"
-            f"<div class='chips'><b>Colours</b> {chips(style.preferred_colors, True)}</div>"
-            f"<div style='margin-top:4px'><b>Price band</b> {money(style.min_price)} – {money(style.max_price)} "
-            f"(average {money(style.avg_price)})</div>")
+        chips = lambda items, swatches=False: join(  # noqa: E731
+            html("<span>{}{}</span>", swatch(i) if swatches else "", i) for i in items)
+        self.profile.object = html(
+            "<h3 style='margin:6px 0'>{}</h3><div class='meta'>{} · {} · {} · {} interactions</div>"
+            "<div class='chips' style='margin-top:8px'><b>Prefers</b> {}</div>"
+            "<div class='chips'><b>Colours</b> {}</div>"
+            "<div style='margin-top:4px'><b>Price band</b> {} – {} (average {})</div>",
+            style.user_name, style.gender, style.age_band, style.region, style.num_interactions,
+            chips(style.preferred_categories), chips(style.preferred_colors, True), money(style.min_price),
+            money(style.max_price), money(style.avg_price))
         self.cards.show(s.recommendations())
 
     def __panel__(self):
@@ -348,10 +362,6 @@ class CatalogView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        # Links can open a product or a user (?product=10001, ?user=7); the tab follows.
-        sync_with_url(s, {"product_id": "product", "user_id": "user"}, s.app.notify)
-        if s.product_id is not None or s.user_id is not None:
-            s.tab = "product" if s.product_id is not None else "style"
         builders = {"browse": BrowseTab, "product": ProductTab, "style": StyleTab}
         self.tabs = LazyTabs([(TAB_TITLES[name], lambda b=builders[name]: b(state=s)) for name in TABS],
                              active=TABS.index(s.tab))

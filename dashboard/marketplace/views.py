@@ -6,7 +6,6 @@ ten times more than the queries behind them.
 """
 from __future__ import annotations
 
-import html
 import logging
 from typing import Callable
 
@@ -21,7 +20,7 @@ from data.errors import AppError, Category, classify
 from data.marketplace import DATE_RANGE_LABELS, DEVICES
 
 from .. import format as fmt
-from ..urls import sync_with_url
+from ..markup import HTML, alert, html, literal_markdown
 from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, chart_pane, heading
 from . import charts
 from .state import TABS, MarketplaceState
@@ -50,7 +49,7 @@ class OverviewTab(pn.viewable.Viewer):
         s = self.state
         self.quadrants = CardRow()
         self.matrix = LiveChart(self._matrix, s.param.version)
-        self.note = pn.pane.HTML("")
+        self.note = HTML("")
         self.funnel = LiveChart(self._funnel, s.app.param.city, s.param.date_range, s.param.full_funnel,
                                 s.param.version)
         s.param.watch(self._update_cards, "version")
@@ -74,10 +73,10 @@ class OverviewTab(pn.viewable.Viewer):
             self.note.object = ""
             return chart, f"No visitors for {place} in the {self.state.range_label}."
         if stages["count"].iloc[-1] == 0:
-            self.note.object = f"<i>No bookings for {html.escape(place)} in the {self.state.range_label}.</i>"
+            self.note.object = html("<i>No bookings for {} in the {}.</i>", place, self.state.range_label)
         else:
-            self.note.object = (f"Overall conversion: <b>{stages['rate_from_top'].iloc[-1]:.2f}%</b> of viewers "
-                                "completed a booking.")
+            self.note.object = html("Overall conversion: <b>{}</b> of viewers completed a booking.",
+                                    f"{stages['rate_from_top'].iloc[-1]:.2f}%")
         return chart, None
 
     def __panel__(self):
@@ -104,7 +103,7 @@ class PropertiesTab(pn.viewable.Viewer):
         self.selection = hv.streams.Selection1D(source=self.scatter)
         self.selection.param.watch(self._on_chart_select, "index")
         self.rings = hv.DynamicMap(pn.bind(self._rings, s.param.table_selection, s.app.param.city))
-        self.note = pn.pane.HTML("")
+        self.note = HTML("")
         self.clear = pmui.Button(label="Clear selection", variant="outlined", size="small", visible=False)
         self.clear.on_click(self.clear_selection)
         self.table = SqlTable(s.property_page, key="id", page_size=20, header_filters={
@@ -161,7 +160,7 @@ class PropertiesTab(pn.viewable.Viewer):
 
     def _on_chart_selection(self, event) -> None:
         picked = event.new
-        self.note.object = (f"The table shows the <b>{len(picked):,}</b> properties selected in the chart."
+        self.note.object = (html("The table shows the <b>{}</b> properties selected in the chart.", f"{len(picked):,}")
                             if picked else HINT)
         self.clear.visible = bool(picked)
         self.table.reset()
@@ -180,8 +179,8 @@ class PropertiesTab(pn.viewable.Viewer):
             self.table, sizing_mode="stretch_width")
 
 
-HINT = ("<span style='opacity:.75'>Drag a box or lasso in the chart to narrow the table; "
-        "tick rows to ring them in the chart.</span>")
+HINT = html("<span style='opacity:.75'>Drag a box or lasso in the chart to narrow the table; "
+            "tick rows to ring them in the chart.</span>")
 
 
 class AmenitiesTab(pn.viewable.Viewer):
@@ -254,7 +253,7 @@ class DemandTab(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self.banner = pmui.Alert(object="", severity="info", sizing_mode="stretch_width")
+        self.banner = alert("", severity="info")
         self.devices = CardRow()
         self.trend = LiveChart(self._trend, s.app.param.city, s.param.weeks, s.param.version)
         s.app.param.watch(self._update, "city")
@@ -280,9 +279,10 @@ class DemandTab(pn.viewable.Viewer):
 
     def _update_banner(self) -> None:
         try:
-            self.banner.param.update(**self._banner())
+            banner = self._banner()
         except AppError as exc:
-            self.banner.param.update(object=exc.message, title="", severity="error")
+            banner = {"object": exc.message, "title": "", "severity": "error"}
+        self.banner.param.update(banner, object=literal_markdown(banner["object"]))
 
     def _banner(self) -> dict:
         s = self.state
@@ -334,8 +334,6 @@ class MarketplaceView(pn.viewable.Viewer):
                              active=TABS.index(s.tab))
         self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
         s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
-        sync_with_url(s, {"tab": "tab", "date_range": "range", "property_type": "type", "weeks": "weeks"},
-                      s.app.notify)
 
     def __panel__(self):
         s = self.state
@@ -343,7 +341,7 @@ class MarketplaceView(pn.viewable.Viewer):
         refresh.on_click(lambda _: s.refresh())
         city = pmui.AutocompleteInput.from_param(s.app.param.city, label="City", options=s.app.param.city.objects,
                                                  width=260, restrict=True)
-        freshness = pn.pane.HTML(
+        freshness = HTML(html(
             "<span style='opacity:.7;font-size:.85rem'>Synced gold tables, cached: city list 1 h, investment "
-            "matrix 15 min, properties and demand 5 min. Refresh reads everything again.</span>", margin=(24, 10))
+            "matrix 15 min, properties and demand 5 min. Refresh reads everything again.</span>"), margin=(24, 10))
         return pn.Column(pn.Row(city, refresh, freshness), self.tabs, sizing_mode="stretch_width")

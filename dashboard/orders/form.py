@@ -5,8 +5,6 @@ sees which field is wrong before saving; the save itself is checked again by the
 """
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -18,6 +16,8 @@ from data.order_rules import allowed_statuses, clean_customer_field, clean_money
 from data.orders import NewCustomer, OrderConflict, OrderDraft
 
 from .. import format as fmt
+from ..markup import HTML, html
+from ..widgets import outcome_alerts
 from .state import OrdersState
 
 ITEM_COLUMNS = ["sku", "product", "quantity", "unit_price", "subtotal"]
@@ -67,8 +67,8 @@ class OrderForm(pn.viewable.Viewer):
         self.remove_lines = pmui.Button(label="Remove ticked lines", icon="delete", variant="text", visible=editable)
         self.add_line.on_click(self._add_line)
         self.remove_lines.on_click(self._remove_lines)
-        self.totals = pn.pane.HTML("")
-        self.facts = pn.pane.HTML("")
+        self.totals = HTML("")
+        self.facts = HTML("")
         self.save = pmui.Button(label="Save", variant="contained", visible=editable)
         self.cancel_order = pmui.Button(label="Cancel this order", variant="outlined", color="error", visible=False)
         self.save.on_click(self._save)
@@ -93,7 +93,7 @@ class OrderForm(pn.viewable.Viewer):
             self._loaded = {}
             self.items.value = pd.DataFrame(columns=ITEM_COLUMNS)
             self.status.param.update(options=["pending"], value="pending", disabled=True)
-            self.facts.object = "A new order starts as <b>pending</b>."
+            self.facts.object = html("A new order starts as <b>pending</b>.")
             self._show_customer_mode()
             self._update_totals()
             return
@@ -110,10 +110,10 @@ class OrderForm(pn.viewable.Viewer):
         items = s.orders.items(self.order_id)
         self.items.value = items[ITEM_COLUMNS].copy()
         times = s.local_times(pd.DataFrame([order]))
-        self.facts.object = (f"Order <b>{order['order_id']}</b> · customer {html.escape(order['customer_id'])} · "
-                             f"created {times['created_at'].iloc[0]:%Y-%m-%d %H:%M} · modified "
-                             f"{times['modified_at'].iloc[0]:%Y-%m-%d %H:%M} by {html.escape(order['modified_by'])} · "
-                             f"version {order['version']}")
+        self.facts.object = html("Order <b>{}</b> · customer {} · created {:%Y-%m-%d %H:%M} · modified "
+                                 "{:%Y-%m-%d %H:%M} by {} · version {}", order["order_id"], order["customer_id"],
+                                 times["created_at"].iloc[0], times["modified_at"].iloc[0], order["modified_by"],
+                                 order["version"])
         self.cancel_order.visible = s.can_edit and "cancelled" in allowed_statuses(order["status"])
         history = s.local_times(s.orders.status_history(self.order_id))
         self.history.value = history.rename(columns={"changed_at": "When", "from_status": "From", "to_status": "To",
@@ -175,8 +175,8 @@ class OrderForm(pn.viewable.Viewer):
             shown = fmt.money(total)
         except ValueError:
             shown = "–"
-        self.totals.object = (f"Items {fmt.money(subtotal)} + shipping − discount = <b>{shown}</b> "
-                              "(checked again when you save)")
+        self.totals.object = html("Items {} + shipping − discount = <b>{}</b> (checked again when you save)",
+                                  fmt.money(subtotal), shown)
 
     # -- saving ---------------------------------------------------------------------------
 
@@ -259,20 +259,16 @@ class OrderForm(pn.viewable.Viewer):
     # -- layout ---------------------------------------------------------------------------
 
     def __panel__(self):
-        error = pmui.Alert(object=self.param.error, severity="error", visible=self.param.error.rx.bool(),
-                           sizing_mode="stretch_width")
-        notice = pmui.Alert(object=self.param.notice, severity="success", visible=self.param.notice.rx.bool(),
-                            sizing_mode="stretch_width")
         details = pn.Column(
-            self.facts, error, notice,
+            self.facts, outcome_alerts(self.param.error, self.param.notice),
             self.customer_mode, pn.Row(self.find, self.matches),
             pn.Row(self.customer_name, self.customer_email), self.customer_address,
             pn.Row(self.shipping_address, self.status),
-            pn.pane.HTML("<b>Items</b>"), self.items, pn.Row(self.add_line, self.remove_lines),
+            HTML(html("<b>Items</b>")), self.items, pn.Row(self.add_line, self.remove_lines),
             pn.Row(self.shipping_fee, self.discount), self.totals, self.notes,
             pn.Row(self.save, self.cancel_order), sizing_mode="stretch_width")
-        history = pn.Column(pn.pane.HTML("<b>Status history</b>"), self.history,
-                            pn.pane.HTML("<b>Audit trail</b> (who, when, field, before → after)"), self.audit,
+        history = pn.Column(HTML(html("<b>Status history</b>")), self.history,
+                            HTML(html("<b>Audit trail</b> (who, when, field, before → after)")), self.audit,
                             sizing_mode="stretch_width")
         if not self.order_id:
             return details

@@ -1,20 +1,19 @@
 """The orders grid: one SQL page at a time, inline edits, conflicts, bulk status changes."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
 import param
-from bokeh.models.widgets.tables import DateFormatter, HTMLTemplateFormatter, NumberFormatter
+from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from data.errors import AppError
 from data.order_rules import STATUSES, TRANSITIONS
 from data.orders import BulkRefused, OrderConflict
 
 from .. import format as fmt
-from ..widgets import CARD_CSS, SqlTable
+from ..markup import HTML, alert, html, join
+from ..widgets import CARD_CSS, SqlTable, outcome_alerts, refusals_html
 from .state import OrdersState
 
 TITLES = {"order_id": "Order", "customer": "Customer", "email": "E-mail", "status": "Status", "total": "Total",
@@ -43,9 +42,12 @@ HEADER_FILTERS = {
     "modified_by": {"type": "input", "func": "like", "placeholder": "contains…"},
 }
 MONEY = NumberFormatter(format="$0,0.00")
-OPEN_LINK = HTMLTemplateFormatter(
-    template='<span title="Open the order form" style="color:#1976d2;text-decoration:underline;cursor:pointer">'
-             '#<%= value %></span>')
+# Order numbers look like links (a click opens the form): Tabulator's own number formatter ("#4956")
+# and a style, not an HTML template (the browser would compile it; the page's policy forbids that).
+ORDER_NUMBER = {"type": "money", "symbol": "#", "precision": 0, "thousand": False}
+OPEN_LINK_CSS = """
+.tabulator-cell[tabulator-field="order_id"] { color: #1976d2; text-decoration: underline; cursor: pointer; }
+"""
 WHEN = DateFormatter(format="%Y-%m-%d %H:%M")
 
 
@@ -62,14 +64,14 @@ class OrdersGrid(pn.viewable.Viewer):
         self.table = SqlTable(
             s.page, key="order_id", page_size=100, header_filters=HEADER_FILTERS, titles=TITLES,
             on_edit=self._edit if s.can_edit else None, editors=EDITORS, hidden_columns=["version"],
-            formatters={"order_id": OPEN_LINK, "total": MONEY, "discount": MONEY,
-                        "shipping_fee": MONEY, "created_at": WHEN, "modified_at": WHEN},
-            frozen_columns=["order_id"], height=560)
+            formatters={"order_id": ORDER_NUMBER, "total": MONEY, "discount": MONEY, "shipping_fee": MONEY,
+                        "created_at": WHEN, "modified_at": WHEN},
+            frozen_columns=["order_id"], height=560, stylesheets=[OPEN_LINK_CSS])
         # Clicking an order number opens the order form.
         self.table.table.on_click(lambda e: s.param.update(order=int(self.table.table.value.iloc[e.row]["order_id"])),
                                   column="order_id")
-        self.problems = pn.pane.HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
-        self.conflict = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.problems = HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
+        self.conflict = HTML("", sizing_mode="stretch_width")
         self.reapply = pmui.Button(label="Re-apply my change", variant="contained", color="warning", size="small")
         self.dismiss = pmui.Button(label="Dismiss", variant="text", size="small")
         self.reapply.on_click(self._reapply)
@@ -143,14 +145,12 @@ class OrdersGrid(pn.viewable.Viewer):
             self.conflict_box.visible = False
             return
         order_id, column, value = attempt
-        lines = "".join(
-            f"<li>{html.escape(str(c['changed_at'])[:19])} · <b>{html.escape(c['changed_by'])}</b>: "
-            f"{html.escape(c['field'] or c['entity'])} {html.escape(_short(c['old_value']))} → "
-            f"{html.escape(_short(c['new_value']))}</li>" for c in conflict.changes)
-        self.conflict.object = (
-            f"<b>{html.escape(conflict.message)}</b><ul style='margin:6px 0'>{lines}</ul>"
-            f"The row now shows the current values. Your change: {html.escape(TITLES.get(column, column))} → "
-            f"<b>{html.escape(_short(value))}</b>.")
+        lines = join(html("<li>{} · <b>{}</b>: {} {} → {}</li>", str(c["changed_at"])[:19], c["changed_by"],
+                          c["field"] or c["entity"], _short(c["old_value"]), _short(c["new_value"]))
+                     for c in conflict.changes)
+        self.conflict.object = html(
+            "<b>{}</b><ul style='margin:6px 0'>{}</ul>The row now shows the current values. Your change: {} → "
+            "<b>{}</b>.", conflict.message, lines, TITLES.get(column, column), _short(value))
         self.conflict_box.visible = True
 
     def _reapply(self, _=None) -> None:
@@ -172,12 +172,7 @@ class OrdersGrid(pn.viewable.Viewer):
             with s.writing():
                 count = s.orders.set_status(s.user, targets, status)
         except BulkRefused as refused:
-            items = "".join(f"<li>Order {html.escape(k)}: {html.escape('; '.join(v))}</li>"
-                            for k, v in list(refused.reasons.items())[:50])
-            more = len(refused.reasons) - 50
-            self.problems.object = (f"<div class='empty' style='justify-content:flex-start;text-align:left'>"
-                                    f"<div><b>{html.escape(refused.message)}</b><ul>{items}</ul>"
-                                    f"{f'…and {more} more' if more > 0 else ''}</div></div>")
+            self.problems.object = refusals_html(refused.message, {f"Order {k}": v for k, v in refused.reasons.items()})
             self.param.update(error="", notice="")
             return
         except AppError as exc:
@@ -192,21 +187,16 @@ class OrdersGrid(pn.viewable.Viewer):
                                            width=340)
         reload = pmui.Button(label="Reload", icon="refresh", variant="text")
         reload.on_click(self.reload)
-        stale = pmui.Alert(object="Orders changed since this page was read (someone saved, or a job ran).",
-                           severity="info", visible=self.param.changed_elsewhere, sizing_mode="stretch_width")
-        read_only = pmui.Alert(object=f"You can read orders but not change them ({s.user}); ask an administrator "
-                                      "to add you to ORDER_EDITORS.", severity="info", visible=not s.can_edit,
-                               sizing_mode="stretch_width")
-        error = pmui.Alert(object=self.param.error, severity="error", visible=self.param.error.rx.bool(),
-                           sizing_mode="stretch_width")
-        notice = pmui.Alert(object=self.param.notice, severity="success", visible=self.param.notice.rx.bool(),
-                            sizing_mode="stretch_width")
+        stale = alert("Orders changed since this page was read (someone saved, or a job ran).",
+                      severity="info", visible=self.param.changed_elsewhere)
+        read_only = alert(f"You can read orders but not change them ({s.user}); ask an administrator "
+                          "to add you to ORDER_EDITORS.", severity="info", visible=not s.can_edit)
         bulk = pn.Row(self.bulk_status, pn.Row(self.bulk_apply, self.bulk_cancel, margin=(18, 0, 0, 0)),
                       visible=s.can_edit)
         return pn.Column(
             pn.Row(search, pn.Row(reload, self.new_order, self.export, margin=(18, 0, 0, 0)),
                    pn.Spacer(width=24), bulk, sizing_mode="stretch_width"),
-            read_only, stale, error, notice, self.conflict_box, self.problems, self.table,
+            read_only, stale, outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
             sizing_mode="stretch_width")
 
 

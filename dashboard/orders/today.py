@@ -11,6 +11,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 
 from .. import format as fmt
+from ..markup import HTML, html
 from ..widgets import CardRow, LiveChart, card_html, heading
 from .state import OrdersState
 
@@ -33,7 +34,7 @@ class TodayView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.cards = CardRow()
-        self.updated = pn.pane.HTML("")
+        self.updated = HTML("")
         self.by_hour = LiveChart(self._hours, s.param.version)
         self.statuses = LiveChart(self._statuses, s.param.version)
         table = dict(show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_columns", height=230,
@@ -64,8 +65,8 @@ class TodayView(pn.viewable.Viewer):
                           f"{customers_change} ({t['new_customers_yesterday']:,})", tone=customers_tone)])
             self.top_quantity.value = t["top_by_quantity"]
             self.top_revenue.value = t["top_by_revenue"]
-            self.updated.object = (f"<span style='opacity:.7'>As of {t['as_of']:%H:%M:%S} "
-                                   f"({self.state.orders.timezone}); updates by itself when any order changes.</span>")
+            self.updated.object = html("<span style='opacity:.7'>As of {:%H:%M:%S} ({}); updates by itself when any "
+                                       "order changes.</span>", t["as_of"], self.state.orders.timezone)
 
     def _hours(self, _version):
         hours = self._summary()["hours"]

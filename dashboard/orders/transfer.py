@@ -2,8 +2,6 @@
 CSV of order updates after a preview that marks each row valid or says why not."""
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -13,7 +11,8 @@ from data.errors import AppError
 from data.orders import IMPORT_COLUMNS, ImportPreview
 
 from .. import format as fmt
-from ..widgets import heading
+from ..markup import HTML, html, join
+from ..widgets import heading, outcome_alerts, refusals_html
 from .state import OrdersState
 
 
@@ -29,7 +28,7 @@ class TransferView(pn.viewable.Viewer):
         self.upload = pmui.FileInput(label="Choose a CSV of order updates", accept=".csv,text/csv",
                                      max_file_size=5 * 2**20, disabled=not s.can_edit)
         self.upload.param.watch(self._previewed, "value")
-        self.summary = pn.pane.HTML("")
+        self.summary = HTML("")
         self.table = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, pagination="local",
                                           page_size=15, sizing_mode="stretch_width", layout="fit_columns",
                                           titles={"line": "Line", "order_id": "Order", "valid": "Valid",
@@ -55,11 +54,12 @@ class TransferView(pn.viewable.Viewer):
         self.table.param.update(value=frame.sort_values(["valid", "line"]), visible=True)
         invalid = int((~frame["valid"]).sum())
         changes = int((frame["changes"] != "no change").sum())
-        self.summary.object = (f"<b>{fmt.plural(len(frame), 'row')}</b>: {len(frame) - invalid:,} valid, "
-                               f"<b style='color:{'#d32f2f' if invalid else 'inherit'}'>{invalid:,} invalid</b>, "
-                               f"{changes:,} with changes. "
-                               + ("Fix the invalid rows and choose the file again; nothing is applied while any "
-                                  "row is invalid." if invalid else "Applying changes every row or none."))
+        self.summary.object = html(
+            "<b>{}</b>: {} valid, <b style='color:{}'>{} invalid</b>, {} with changes. {}",
+            fmt.plural(len(frame), "row"), f"{len(frame) - invalid:,}", "#d32f2f" if invalid else "inherit",
+            f"{invalid:,}", f"{changes:,}",
+            "Fix the invalid rows and choose the file again; nothing is applied while any row is invalid."
+            if invalid else "Applying changes every row or none.")
         self.apply.disabled = invalid > 0 or changes == 0
 
     def _apply(self, _=None) -> None:
@@ -69,27 +69,23 @@ class TransferView(pn.viewable.Viewer):
                 count = s.orders.apply_import(s.user, self.preview)
         except AppError as exc:
             reasons = getattr(exc, "reasons", {})
-            detail = "".join(f"<li>{html.escape(k)}: {html.escape('; '.join(v))}</li>" for k, v in reasons.items())
-            self.param.update(error=exc.message, notice="")
-            self.summary.object = f"<ul>{detail}</ul>" if detail else self.summary.object
+            self.param.update(error="" if reasons else exc.message, notice="")
+            if reasons:
+                self.summary.object = refusals_html(exc.message, reasons)
             return
         self.apply.disabled = True
         self.param.update(error="", notice=f"{fmt.plural(count, 'order')} updated in one transaction.")
 
     def __panel__(self):
-        error = pmui.Alert(object=self.param.error, severity="error", visible=self.param.error.rx.bool(),
-                           sizing_mode="stretch_width")
-        notice = pmui.Alert(object=self.param.notice, severity="success", visible=self.param.notice.rx.bool(),
-                            sizing_mode="stretch_width")
+        optional = join((html("<code>{}</code>", c) for c in IMPORT_COLUMNS if c != "order_id"), ", ")
         return pn.Column(
             heading("Export"),
-            pn.pane.HTML("Every order matching the grid's search and column filters, as CSV (streamed, so large "
-                         "exports start at once). The file can be edited and imported back: its <code>version</code> "
-                         "column lets the import refuse rows changed in the meantime."),
+            HTML(html("Every order matching the grid's search and column filters, as CSV (streamed, so large "
+                      "exports start at once). The file can be edited and imported back: its <code>version</code> "
+                      "column lets the import refuse rows changed in the meantime.")),
             self.export,
             heading("Import updates"),
-            pn.pane.HTML(f"Columns: <code>order_id</code> (required) and any of "
-                         f"<code>{'</code>, <code>'.join(c for c in IMPORT_COLUMNS if c != 'order_id')}</code>. "
-                         "Nothing is written until you apply, and then every row is applied or none is."),
-            self.upload, error, notice, self.summary, self.table, self.apply,
+            HTML(html("Columns: <code>order_id</code> (required) and any of {}. Nothing is written until you "
+                      "apply, and then every row is applied or none is.", optional)),
+            self.upload, outcome_alerts(self.param.error, self.param.notice), self.summary, self.table, self.apply,
             sizing_mode="stretch_width")

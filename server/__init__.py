@@ -1,0 +1,1 @@
+"""Serving plumbing with no views: what the HTTP server adds to every response."""
