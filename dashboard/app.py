@@ -1,6 +1,7 @@
 """The page: one Material template holding the workspaces, built per browser session."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -10,23 +11,32 @@ import panel_material_ui as pmui
 from data.assistant import Assistant, assistant_for_session
 from data.catalog import Catalog
 from data.changes import ChangeFeed
+from data.errors import AppError, classify
 from data.health import Monitor
-from data.marketplace import Marketplace
+from data.marketplace import DATE_RANGES, Marketplace
 from data.orders import Orders
 
 from .assistant import AssistantState, AssistantView
+from . import upstream_fixes
 from .catalog import CatalogState, CatalogView
+from .catalog.state import TABS as CATALOG_TABS
+from .links import PageLink, read_link
 from .marketplace import MarketplaceState, MarketplaceView
+from .marketplace.state import ALL_TYPES, TABS as MARKETPLACE_TABS
+from .markup import alert
 from .orders import OrdersState, OrdersView
+from .orders.state import TABS as ORDERS_TABS
 from .state import AppState, signed_in_user
 from .system import SystemState, SystemView
-from . import upstream_fixes
-from .urls import sync_with_url
 from .widgets import LazyTabs, notice
+
+log = logging.getLogger(__name__)
 
 TITLE = "Lakebase Panel"
 WORKSPACES = {"marketplace": "Marketplace", "orders": "Orders", "catalog": "Catalog", "assistant": "Assistant",
               "system": "System"}
+DEFAULT_WORKSPACE = "marketplace"
+WORKSPACE_TABS = {"marketplace": MARKETPLACE_TABS, "orders": ORDERS_TABS, "catalog": CATALOG_TABS}
 
 
 @dataclass
@@ -58,18 +68,44 @@ def configure_panel(num_threads: int) -> None:
 
 
 def create_page(context: AppContext) -> pmui.Page:
+    """The page of one browser session; if building it fails, a page that says so (never a traceback)."""
+    try:
+        return _page(context)
+    except Exception as exc:  # the details go to the log, the person gets one sentence
+        error = classify(exc)
+        if not isinstance(exc, AppError):
+            log.exception("page failed to build")
+        return pmui.Page(title=TITLE, main=[alert(f"{error.message} Reload the page to try again.", severity="error")],
+                         busy_indicator=None)
+
+
+def _page(context: AppContext) -> pmui.Page:
     settings = context.monitor.backend.settings
     app = AppState(user=signed_in_user(pn.state.headers), connection=settings.mode_label)
     app.param.workspace.objects = list(WORKSPACES)
-    app.workspace = "marketplace"
-    app.set_cities(context.marketplace.cities())
-    sync_with_url(app, {"workspace": "workspace", "city": "city"}, app.notify)
+    cities = context.marketplace.cities()
+    app.set_cities(cities)
+    link = read_link(pn.state.session_args or {}, default_workspace=DEFAULT_WORKSPACE, tabs=WORKSPACE_TABS, choices={
+        "workspace": lambda: list(WORKSPACES), "city": lambda: app.param.city.objects,
+        "range": lambda: list(DATE_RANGES), "type": lambda: [ALL_TYPES, *context.marketplace.property_types()]})
+    for message in link.messages:
+        app.notify(message)
+    page_link = PageLink(link, lambda: app.workspace, pn.state.location)
+    app.param.update({"workspace": DEFAULT_WORKSPACE, **page_link.initial(AppState.LINK)})
+    page_link.follow(app, AppState.LINK)
+    app.param.watch(lambda e: page_link.workspace_changed(e.new), "workspace")
+
+    def linked(state_class, workspace: str, *args):
+        """A workspace's state, starting from the link's values and writing its changes back."""
+        state = state_class(app, *args, **page_link.initial(state_class.LINK, workspace))
+        page_link.follow(state, state_class.LINK, workspace)
+        return state
 
     system = SystemState(context.monitor, session_count=context.session_count)
     assistant = assistant_for_session(context.assistant, settings, pn.state.headers, app.user)
-    views = {"marketplace": lambda: MarketplaceView(state=MarketplaceState(app, context.marketplace)),
-             "orders": lambda: OrdersView(state=OrdersState(app, context.orders, context.feed)),
-             "catalog": lambda: CatalogView(state=CatalogState(app, context.catalog)),
+    views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace)),
+             "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed)),
+             "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
              "assistant": lambda: AssistantView(state=AssistantState(app, assistant),
                                                 dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
@@ -85,4 +121,3 @@ def create_page(context: AppContext) -> pmui.Page:
                       pmui.Chip(label=app.param.user, icon="person", **chips), align="center")
     page = pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs], busy_indicator=None)
     return upstream_fixes.detach_from_process_busy(page)
-

@@ -33,6 +33,8 @@ class AppState(param.Parameterized):
     city = param.Selector(default=ALL_CITIES, objects=[ALL_CITIES], doc="The city every view filters on.")
     message = param.String(default="", doc="A notice for the user (a bad link, say); empty when none.")
 
+    LINK = {"workspace": "workspace", "city": "city"}        # parameter -> the link's argument
+
     def set_cities(self, cities: list[str]) -> None:
         self.param.city.objects = [ALL_CITIES, *cities]
 

@@ -51,7 +51,7 @@ def test_unknown_values_in_the_link_give_a_message_and_the_default_view(served, 
     page.goto(served.url + "/?city=Atlantis%27%3B--&tab=nowhere", wait_until="networkidle")
     alert = page.get_by_role("alert")
     alert.wait_for()
-    assert "The link asks for city 'Atlantis';--', which does not exist here; showing All cities." in alert.inner_text()
+    assert "The link asks for city 'Atlantis';--', which does not exist here; showing the default." in alert.inner_text()
     assert "The link asks for tab 'nowhere'" in alert.inner_text()
     wait_for_chart(page, "^Conversion funnel: all cities, last quarter$")
     assert page.console_errors == []

@@ -39,7 +39,11 @@ class CatalogState(param.Parameterized):
     season = param.List(default=[], item_type=str, doc="Chosen seasons.")
     usage = param.List(default=[], item_type=str, doc="Chosen usages.")
 
+    LINK = {"tab": "tab", "product_id": "product", "user_id": "user"}      # parameter -> the link's argument
+
     def __init__(self, app: AppState, catalog: Catalog, **params):
+        if "tab" not in params and (params.get("product_id") or params.get("user_id")):
+            params["tab"] = "product" if params.get("product_id") else "style"   # a link to a product or user
         super().__init__(app=app, **params)
         self.catalog = catalog
 

@@ -28,10 +28,14 @@ class MarketplaceState(param.Parameterized):
     table_selection = param.List(default=[], doc="Property ids ticked in the table (the scatter highlights them).")
     version = param.Integer(default=0, doc="Bumped by Refresh so every view reads again.")
 
+    LINK = {"tab": "tab", "date_range": "range", "property_type": "type", "weeks": "weeks"}   # -> the link
+
     def __init__(self, app: AppState, queries: Marketplace, **params):
+        property_type = params.pop("property_type", ALL_TYPES)     # one of the types read below
         super().__init__(app=app, **params)
         self.queries = queries
         self.param.property_type.objects = [ALL_TYPES, *queries.property_types()]
+        self.property_type = property_type
 
     # -- shared filters -------------------------------------------------------------------
 

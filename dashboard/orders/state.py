@@ -16,18 +16,20 @@ from data.paging import Page, PageQuery
 
 from ..state import AppState
 
-VIEWS = ("orders", "today", "import")
+TABS = ("orders", "today", "import")
 TIME_COLUMNS = ("created_at", "modified_at", "changed_at")
 
 
 class OrdersState(param.Parameterized):
     app = param.ClassSelector(class_=AppState, doc="The session's shared state (signed-in user).")
-    view = param.Selector(default="orders", objects=list(VIEWS), doc="Grid, today's analytics, or CSV import.")
+    tab = param.Selector(default="orders", objects=list(TABS), doc="Grid, today's analytics, or CSV import.")
     search = param.String(default="", doc="Free text: a customer's name or e-mail, or #order number.")
     filters = param.Parameter(default=(), doc="The grid's column filters, as the data layer takes them.")
     order = param.Integer(default=None, allow_None=True, doc="The order open in the form (the link's ?order=).")
     version = param.Integer(default=0, doc="Bumped when orders change anywhere (LISTEN/NOTIFY).")
     saved = param.Event(doc="This session saved a change (views re-read at once).")
+
+    LINK = {"tab": "tab", "order": "order", "search": "q"}      # parameter -> the link's argument
 
     def __init__(self, app: AppState, orders: Orders, feed: ChangeFeed | None = None, **params):
         super().__init__(app=app, **params)

@@ -5,11 +5,10 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
-from ..urls import sync_with_url
 from ..widgets import LazyTabs
 from .form import OrderForm
 from .grid import OrdersGrid
-from .state import VIEWS, OrdersState
+from .state import TABS, OrdersState
 from .today import TodayView
 from .transfer import TransferView
 
@@ -24,14 +23,13 @@ class OrdersView(pn.viewable.Viewer):
         s = self.state
         builders = {"orders": lambda: OrdersGrid(state=s), "today": lambda: TodayView(state=s),
                     "import": lambda: TransferView(state=s)}
-        self.tabs = LazyTabs([(TITLES[v], builders[v]) for v in VIEWS], active=VIEWS.index(s.view))
-        self.tabs.param.watch(lambda e: s.param.update(view=VIEWS[e.new]), "active")
-        s.param.watch(lambda e: self.tabs.param.update(active=VIEWS.index(e.new)), "view")
+        self.tabs = LazyTabs([(TITLES[v], builders[v]) for v in TABS], active=TABS.index(s.tab))
+        self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
+        s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
         self.dialog = pmui.Dialog(open=False, title="", width_option="lg", show_close_button=True,
                                   sizing_mode="stretch_width")
         self.dialog.param.watch(self._closed, "open")
         s.param.watch(self._show_order, "order")
-        sync_with_url(s, {"view": "view", "order": "order", "search": "q"}, s.app.notify)
         self._show_order()
 
     def shown(self) -> None:
