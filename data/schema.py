@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from .database import Database
+from .roles import DEFAULT_READER, grant_reader
 from .tables import Tables, quote
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,17 @@ def schema_sql(domain: str, tables: Tables) -> str:
     return sql_file(domain, domain, tables)
 
 
-def create_schema(db: Database, tables: Tables, domains: tuple[str, ...] = ALL_DOMAINS) -> None:
+def create_schema(db: Database, tables: Tables, domains: tuple[str, ...] = ALL_DOMAINS, *,
+                  reader: str | None = DEFAULT_READER) -> None:
+    """The domains' tables, and (when `reader` is given) the assistant reader's SELECT on those of them
+    it may read."""
     with db.transaction("create_schema") as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         for domain in domains:
             db.run_script(conn, schema_sql(domain, tables))
             log.info("schema ready domain=%s schema=%s", domain, tables.schemas[domain])
+        if reader:
+            grant_reader(conn, tables, reader, domains)
 
 
 def drop_schema(db: Database, tables: Tables, domains: tuple[str, ...]) -> None:

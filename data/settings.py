@@ -64,6 +64,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("ASSISTANT_AS_USER", "false", "With Databricks Apps user authorization on, ask Genie and Claude as the "
                                       "signed-in user (their X-Forwarded-Access-Token) instead of the app."),
     Var("DATABRICKS_WAREHOUSE_ID", None, "SQL warehouse of the Genie space (python -m data.setup genie-space uses it)."),
+    Var("ASSISTANT_READER_ROLE", "assistant_reader",
+        "Database role (NOLOGIN) every assistant query runs as: it may only SELECT the marketplace, orders and "
+        "fashion tables (python -m data.setup schema creates it)."),
     # Tables
     Var("MARKETPLACE_SCHEMA", "marketplace", "Schema holding the synced marketplace gold tables."),
     Var("RETAIL_SCHEMA", "retail360", "Schema of the app-owned Retail360 orders tables."),
@@ -143,6 +146,7 @@ class Settings:
     genie_per_minute: int
     assistant_as_user: bool
     warehouse_id: str | None
+    assistant_reader_role: str
     databricks_available: bool
 
     @property
@@ -347,6 +351,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, force_embedded: bool 
         genie_per_minute=r.integer("GENIE_QUESTIONS_PER_MINUTE", 1, 600),
         assistant_as_user=r.boolean("ASSISTANT_AS_USER"),
         warehouse_id=r.text("DATABRICKS_WAREHOUSE_ID"),
+        assistant_reader_role=r.identifier("ASSISTANT_READER_ROLE"),
         databricks_available=bool(r.text("DATABRICKS_HOST") or r.text("DATABRICKS_CONFIG_PROFILE")),
     )
     problems += r.problems

@@ -19,6 +19,7 @@ from typing import Callable
 
 
 from .errors import AppError, classify
+from .roles import ASSISTANT_DOMAINS, assistant_tables, create_reader_sql, present_tables, reader_grants_sql
 from .schema import (ALL_DOMAINS, APP_OWNED_DOMAINS, create_schema, drop_schema, missing_tables, schema_sql,
                      sql_file)
 from .settings import EMBEDDED, LAKEBASE, Settings, SettingsError, load_settings
@@ -96,6 +97,7 @@ def cmd_schema(settings: Settings, args, out: Output) -> None:
                          "for the app's service principal use its client ID (the app's DATABRICKS_CLIENT_ID); "
                          "on Lakebase add it as a Postgres role first")
                 return
+        reader = settings.assistant_reader_role
         with db.transaction("setup_schema") as conn:
             for domain in APP_OWNED_DOMAINS:
                 db.run_script(conn, schema_sql(domain, tables))
@@ -108,8 +110,64 @@ def cmd_schema(settings: Settings, args, out: Output) -> None:
             out.did(f"granted {role} read and write on the app-owned tables (no DELETE)")
         if not args.grant_to:
             out.write("      no grants given (--grant-to <the app's service principal client ID>)")
+        _setup_reader(db, tables, reader, args.grant_to, out)
     finally:
         backend.close()
+
+
+def _setup_reader(db, tables, reader: str, members: list[str], out: Output) -> None:
+    """The assistant's reader role: created if missing (needs CREATEROLE), SELECT on exactly the
+    tables the assistant may read (needs ownership of them or GRANT OPTION), and each member (the
+    app's role) allowed to switch to it. One transaction: all or nothing."""
+    try:
+        with db.transaction("setup_reader") as conn:
+            present = present_tables(conn, tables)
+            for statement in create_reader_sql(reader, members) + reader_grants_sql(tables, reader, ASSISTANT_DOMAINS,
+                                                                                    present):
+                conn.exec_driver_sql(statement)
+    except AppError as exc:
+        out.fail(f"assistant reader role {reader}: {exc.message} ({exc.detail.splitlines()[0] if exc.detail else ''})",
+                 "run this as a role with CREATEROLE that owns (or may grant SELECT on) the marketplace, orders "
+                 "and fashion tables, e.g. a member of databricks_superuser; until then every assistant query "
+                 "is refused")
+        return
+    out.did(f"assistant reader role {reader}: SELECT on {len(present)} tables "
+            f"({', '.join(ASSISTANT_DOMAINS)}), nothing else; {', '.join(members) or 'no role'} may switch to it")
+    absent = [f"{s}.{t}" for s, t in assistant_tables(tables) if (s, t) not in present]
+    if absent:
+        out.write(f"      not here yet, so not granted: {', '.join(absent)} (run this again once they are synced)")
+    for member in members:
+        try:
+            with db.transaction("setup_temp_file_limit") as conn:
+                conn.exec_driver_sql(f"GRANT SET ON PARAMETER temp_file_limit TO {quote(member)}")
+        except AppError:
+            pass                                    # said below: only a superuser may grant it
+        if db.scalar("temp_file_limit", "SELECT has_parameter_privilege(:m, 'temp_file_limit', 'SET')", {"m": member}):
+            out.did(f"{member} may cap the assistant's temporary files (temp_file_limit)")
+        else:
+            out.write(f"      {member} may not set temp_file_limit (a superuser grants SET ON PARAMETER "
+                      "temp_file_limit); assistant queries are still capped in time, memory per sort and result size")
+
+
+def check_reader(db, tables, reader: str) -> list[str]:
+    """What stops the assistant's queries from running as the reader role; empty when nothing."""
+    rows = db.rows("check_reader", """
+        SELECT (SELECT count(*) FROM pg_roles WHERE rolname = :r) AS exists,
+               pg_has_role(current_user, oid, 'SET') AS may_switch FROM pg_roles WHERE rolname = :r""",
+                   {"r": reader})
+    if not rows:
+        return [f"the assistant's reader role {reader} does not exist"]
+    problems = [] if rows[0]["may_switch"] else [f"the app's role may not switch to {reader}"]
+    for schema, table in assistant_tables(tables):
+        readable = db.scalar("check_reader_table", "SELECT has_table_privilege(:r, :t, 'SELECT')",
+                             {"r": reader, "t": qualified(schema, table)}) if _exists(db, schema, table) else True
+        if not readable:
+            problems.append(f"{reader} may not read {schema}.{table}")
+    return problems
+
+
+def _exists(db, schema: str, table: str) -> bool:
+    return bool(db.scalar("check_table", "SELECT to_regclass(:t) IS NOT NULL", {"t": qualified(schema, table)}))
 
 
 # -- demo data -----------------------------------------------------------------------------
@@ -272,6 +330,12 @@ def cmd_check(settings: Settings, args, out: Output) -> None:
                          "for demo data), or set MARKETPLACE_SCHEMA / FASHION_SCHEMA")
             else:
                 out.ok("synced tables: present")
+            reader_problems = check_reader(backend.db, backend.tables, settings.assistant_reader_role)
+            if reader_problems:
+                out.fail(f"assistant reader: {'; '.join(reader_problems)}",
+                         "python -m data.setup schema --grant-to <the app's role> (as a role with CREATEROLE)")
+            else:
+                out.ok(f"assistant reader: {settings.assistant_reader_role} reads exactly the assistant's tables")
         finally:
             backend.close()
     _check_services(settings, w, out)

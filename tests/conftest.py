@@ -19,6 +19,7 @@ from sqlalchemy import URL
 from data.credentials import NoPassword
 from data.database import Database
 from data.embedded import SUPERUSER, EmbeddedPostgres
+from data.roles import DEFAULT_READER, create_reader_sql
 from data.settings import load_settings
 from data.tables import Tables
 
@@ -34,6 +35,13 @@ def pg(tmp_path_factory) -> EmbeddedPostgres:
     with psycopg.connect(server.admin_dsn(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
             sql.Identifier(APP_ROLE), sql.Literal(APP_ROLE_PASSWORD)))
+        # As on Lakebase after `data.setup schema`: the assistant's reader, which the app may become
+        # (and, as the role that runs the setup commands here, grant to others).
+        for statement in create_reader_sql(DEFAULT_READER, [APP_ROLE]):
+            conn.execute(statement)
+        conn.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(sql.Identifier(DEFAULT_READER),
+                                                                       sql.Identifier(APP_ROLE)))
+        conn.execute(sql.SQL("GRANT SET ON PARAMETER temp_file_limit TO {}").format(sql.Identifier(APP_ROLE)))
     yield server
     server.destroy()
 

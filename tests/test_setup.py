@@ -62,7 +62,33 @@ def test_schema_creates_the_app_tables_and_grants_the_app_role(pg, empty_databas
                        "has_table_privilege(%s, 'retail360.orders', 'DELETE'), "
                        "has_table_privilege(%s, 'app.assistant_log', 'INSERT')", reader_role, reader_role, reader_role)
     assert privileges == [(True, False, True)]
+    assert "done  assistant reader role assistant_reader: SELECT on 6 tables" in printed
+    assert "not here yet, so not granted:" in printed and "marketplace.amenity_city_top" in printed
+    reader = query(pg, empty_database, "SELECT pg_has_role(%s, 'assistant_reader', 'SET'), "
+                   "has_table_privilege('assistant_reader', 'retail360.orders', 'SELECT'), "
+                   "has_table_privilege('assistant_reader', 'app.assistant_log', 'SELECT'), "
+                   "has_table_privilege('assistant_reader', 'retail360.orders', 'UPDATE')", reader_role)
+    assert reader == [(True, True, False, False)], "the app may become the reader, which reads only its tables"
     assert run("schema", "--grant-to", reader_role)[0] == 0, "running it again is harmless"
+
+
+def test_schema_run_by_a_role_that_may_not_manage_the_reader_says_what_it_needs(pg, empty_database, reader_role,
+                                                                             clean_env):
+    weak = f"weak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'weak-password'").format(sql.Identifier(weak)))
+    with psycopg.connect(pg.admin_dsn(empty_database), autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(empty_database),
+                                                                        sql.Identifier(weak)))
+    clean_env.setenv("PGUSER", weak)
+    clean_env.setenv("PGPASSWORD", "weak-password")
+    code, printed = run("schema", "--grant-to", reader_role)
+    assert code == 1 and "FAIL  assistant reader role assistant_reader" in printed
+    assert "CREATEROLE" in printed and "every assistant query is refused" in printed
+    with psycopg.connect(pg.admin_dsn(empty_database), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(weak)))
+    with psycopg.connect(pg.admin_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(weak)))
 
 
 def test_schema_with_an_unknown_role_changes_nothing(pg, empty_database):

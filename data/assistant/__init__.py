@@ -38,7 +38,7 @@ def build_assistant(settings, backend) -> Assistant:
         if settings.genie_space_id:
             genie = Genie(workspace, settings.genie_space_id, RateLimiter(settings.genie_per_minute))
         claude = Claude(workspace, settings.serving_endpoint)
-    guard = SqlGuard(backend.db, backend.tables)
+    guard = SqlGuard(backend.db, backend.tables, reader=settings.assistant_reader_role)
     return Assistant(backend.db, backend.tables, guard, genie=genie, claude=claude,
                      timeout=settings.assistant_timeout, missing=missing)
 

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from ..database import Database
 from ..errors import AppError, Category, ValidationError
 from ..metrics import metrics
+from ..spreadsheet import safe_frame
 from ..tables import Tables
 from .claude import Claude
 from .deadline import before
@@ -64,6 +65,7 @@ class Answer:
     text: str = ""                           # Genie's own answer text
     row_count: int = 0
     truncated: bool = False
+    size_note: str = ""                      # what was cut for size (the SQL guard's limits), if anything
     cached: bool = False
     seconds: float = 0.0
     suggested: list[str] = field(default_factory=list)
@@ -175,8 +177,14 @@ class Assistant:
             result = self.guard.run(sql)
         except ValidationError as exc:
             return Failure(question, "refused", exc.message, source="sql", sql=sql)
+        except AppError as exc:
+            if exc.category is not Category.TIMEOUT:
+                raise
+            return Failure(question, "timeout", f"The query took longer than {self.guard.timeout_ms / 1000:g} s, the "
+                           "limit for assistant queries; narrow it down (fewer rows, a shorter period).",
+                           source="sql", sql=sql)
         return Answer(question, "sql", result.frame, sql=result.sql, row_count=len(result.frame),
-                      truncated=result.truncated, seconds=result.seconds)
+                      truncated=result.truncated, size_note=result.note, seconds=result.seconds)
 
     def _ask_genie(self, question, conversation, on_status, on_wait, cancel, started) -> Answer | Failure:
         reply = self.genie.ask(question, conversation.genie_id, on_status=on_status, on_wait=on_wait,
@@ -208,7 +216,7 @@ class Assistant:
             return Failure(question, "refused", f"The query Claude wrote was not run: {exc.message}",
                            source="claude", sql=sql)
         return Answer(question, "claude", result.frame, sql=result.sql, row_count=len(result.frame),
-                      truncated=result.truncated)
+                      truncated=result.truncated, size_note=result.note)
 
     def schema_text(self) -> str:
         """The app's tables and columns, for Claude to write SQL against."""
@@ -315,11 +323,12 @@ def download(answer: Answer, summary: str, kind: str) -> bytes:
     notes = [("Question", answer.question), ("Summary", summary or "(no summary)"), ("SQL", answer.sql or ""),
              ("Rows", f"{answer.row_count:,}{' (cut at the row limit)' if answer.truncated else ''}"),
              ("Generated", stamp)]
+    result = safe_frame(answer.frame)             # no cell may start a formula in a spreadsheet
     if kind == "csv":
         header = "".join(f"# {label}: {' '.join(str(value).split())}\n" for label, value in notes)
-        return (header + answer.frame.to_csv(index=False)).encode("utf-8")
+        return (header + result.to_csv(index=False, lineterminator="\r\n")).encode("utf-8")
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as workbook:
-        answer.frame.to_excel(workbook, sheet_name="Result", index=False)
-        pd.DataFrame(notes, columns=["", "value"]).to_excel(workbook, sheet_name="Summary", index=False)
+        result.to_excel(workbook, sheet_name="Result", index=False)
+        safe_frame(pd.DataFrame(notes, columns=["", "value"])).to_excel(workbook, sheet_name="Summary", index=False)
     return buffer.getvalue()
