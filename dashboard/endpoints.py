@@ -5,6 +5,7 @@ Nothing here echoes request data, settings or the environment.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import datetime
@@ -13,11 +14,10 @@ from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
 from data.api import MarketplaceApi, openapi_document
-from data.errors import AppError
-from data.health import Monitor
+from data.errors import AppError, Category
+from data.health import READY_WITHIN, Monitor
 from data.marketplace import Marketplace
 from data.orders import Orders, csv_lines
-from data.paging import PageQuery
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,18 @@ class HealthHandler(_JSONHandler):
 
 
 class ReadyHandler(_JSONHandler):
-    """Ready: the database answered a query just now."""
+    """Ready: the database answered a query just now. Answers within READY_WITHIN seconds whatever
+    the database does, with the reason when it is not ready."""
 
     async def get(self) -> None:
-        probe = await IOLoop.current().run_in_executor(None, self.monitor.probe)
+        try:
+            probe = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self.monitor.shared_probe())),
+                                           READY_WITHIN)
+        except asyncio.TimeoutError:
+            self.reply(503, {"status": "unavailable", "category": "timeout",
+                             "reason": f"The database did not answer within {READY_WITHIN:g} s (starting, or a "
+                                       f"credential being renewed); {self.monitor.waiting_for()}"})
+            return
         if probe.ok:
             self.reply(200, {"status": "ready", "database": probe.as_dict()})
         else:
@@ -70,34 +78,48 @@ class MetricsHandler(_JSONHandler):
         self.reply(200, snapshot)
 
 
-class OrdersExportHandler(RequestHandler):
+class OrdersExportHandler(_JSONHandler):
     """Every order matching the grid's search and filters as CSV, streamed in chunks as the
-    server-side cursor yields them (the whole file is never held in memory)."""
+    server-side cursor yields them (the whole file is never held in memory). The search and the
+    filters are checked, and the first chunk read, before the status line goes out, so a bad
+    request is a 400 naming the parameter and a database problem a 503, never a 200 with no rows."""
 
     def initialize(self, orders: Orders) -> None:
         self.orders = orders
 
     async def get(self) -> None:
-        search = self.get_argument("search", "")
+        # Raw values: Tornado's get_argument would quietly turn control characters into spaces,
+        # and the one rule for typed text (data.paging.typed_text) should say so instead.
+        search, filters_text = (self.request.query_arguments.get(name, [default])[-1].decode("utf-8", "replace")
+                                for name, default in (("search", b""), ("filters", b"[]")))
         try:
-            filters = tuple((str(name), value) for name, value in json.loads(self.get_argument("filters", "[]")))
-            self.orders.listing.conditions(PageQuery(filters=filters))       # refuses unknown columns, bad values
-        except (AppError, ValueError, TypeError) as exc:
-            message = exc.message if isinstance(exc, AppError) else "filters must be a JSON list of [column, value]"
-            self.set_status(400)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"error": message}))
+            pairs = json.loads(filters_text)
+            if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+                raise ValueError
+            filters = tuple((str(name), value) for name, value in pairs)
+        except ValueError:
+            self.reply(400, {"error": "filters must be a JSON list of [column, value] pairs", "parameter": "filters"})
+            return
+        loop = IOLoop.current()
+        chunks = csv_lines(self.orders.export_rows(search, filters))
+        try:
+            await loop.run_in_executor(None, self.orders.check_export, search, filters)
+            first = await loop.run_in_executor(None, next, chunks, None)
+        except AppError as exc:
+            status = 400 if exc.category is Category.VALIDATION else 503
+            self.reply(status, {"error": exc.message, "parameter": getattr(exc, "parameter", None),
+                                "category": exc.category.value})
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="orders-{stamp}.csv"')
         self.set_header("Cache-Control", "no-store")
-        chunks = csv_lines(self.orders.export_rows(search, filters))
-        loop = IOLoop.current()
         try:
-            while (chunk := await loop.run_in_executor(None, next, chunks, None)) is not None:
+            chunk = first
+            while chunk is not None:
                 self.write(chunk)
                 await self.flush()
+                chunk = await loop.run_in_executor(None, next, chunks, None)
         except Exception:  # the status line is gone already: log and end the response
             log.exception("orders export failed part way")
         self.finish()

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from .cache import Caches, cached
 from .database import Database, to_frame
 from .errors import AppError, Category, ValidationError
-from .paging import CHOICE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern
+from .paging import CHOICE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text
 from .tables import Tables, quote
 
 FACETS = {"gender": "Gender", "master_category": "Category", "sub_category": "Sub-category",
@@ -27,7 +27,6 @@ SORTS = {"name": (("product_display_name", False),), "price_low": (("price", Fal
          "price_high": (("price", True),), "newest": (("year", True),)}
 SIMILAR_SCOPES = ("any", "gender", "category")
 IMAGE_COLUMNS = ("image_url", "image_link", "link", "image")
-MAX_SEARCH = 200
 HNSW_EF_SEARCH = 200
 
 
@@ -53,8 +52,7 @@ class ProductFilter:
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise ValidationError(f"The lowest price ({self.price_min:,.2f}) is above the highest "
                                   f"({self.price_max:,.2f}); swap them to see products in between.")
-        if len(self.search) > MAX_SEARCH:
-            raise ValidationError(f"Search for at most {MAX_SEARCH} characters.")
+        typed_text(self.search, "product search")
 
 
 @dataclass
@@ -219,7 +217,7 @@ class Catalog:
         return self._guard(lambda: self.db.frame("catalog_users", rf"""
             SELECT user_id, user_name, gender, age_band, region FROM {self.t.usersdb}
             WHERE user_name ILIKE :pattern ESCAPE '\' OR CAST(user_id AS TEXT) = :exact
-            ORDER BY user_id LIMIT :limit""", {"pattern": like_pattern(search.strip()[:MAX_SEARCH]), "exact": search.strip(), "limit": limit}))
+            ORDER BY user_id LIMIT :limit""", {"pattern": like_pattern(typed_text(search, "user search")), "exact": search.strip(), "limit": limit}))
 
     def user_style(self, user_id: int) -> UserStyle | None:
         rows = self._guard(lambda: self.db.rows("catalog_user_style", f"""

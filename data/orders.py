@@ -25,7 +25,9 @@ from .database import Database
 from .errors import Category, ConflictError, PermissionDenied, ValidationError
 from .order_rules import (ORDER_FIELDS, STATUSES, Item, allowed_statuses, clean_customer_field, clean_email,
                           clean_items, clean_money, clean_order_field, clean_text)
-from .paging import CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery
+from .paging import (CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text,
+                     whole_number)
+from .spreadsheet import read_cell, safe_cell
 from .tables import Tables, quote
 
 MAX_IMPORT_ROWS = 10_000
@@ -151,16 +153,16 @@ class Orders:
     # -- reading --------------------------------------------------------------------------
 
     def _search(self, search: str | None) -> tuple[str, dict]:
-        """Free text: an order number (digits), or part of a customer's name or e-mail (trigram index)."""
-        text_ = (search or "").strip().lstrip("#")
+        """Free text: an order number (#1234 or 1234), or part of a customer's name or e-mail (trigram
+        index). Anything that is not plain text is refused, never taken as "every order"."""
+        text_ = typed_text(search or "", "search").lstrip("#").strip()
         if not text_:
             return "", {}
-        if text_.isdigit():
-            return "o.order_id = :search_id", {"search_id": int(text_) if len(text_) < 18 else -1}
-        pattern = "%" + text_.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        if (number := whole_number(text_)) is not None:
+            return "o.order_id = :search_id", {"search_id": number}
         clause = (f"o.customer_id IN (SELECT customer_id FROM {self.t.customers} "
                   "WHERE name ILIKE :search ESCAPE '\\' OR email ILIKE :search ESCAPE '\\')")
-        return clause, {"search": pattern}
+        return clause, {"search": like_pattern(text_)}
 
     def page(self, query: PageQuery, search: str | None = None) -> Page:
         where, params = self._search(search)
@@ -214,7 +216,7 @@ class Orders:
             FROM {self.t.products} WHERE active ORDER BY sku""")
 
     def find_customers(self, search: str, limit: int = 20) -> pd.DataFrame:
-        pattern = "%" + search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_pattern(typed_text(search, "customer search"))
         return self.db.frame("find_customers", f"""
             SELECT customer_id, name, email, address FROM {self.t.customers}
             WHERE name ILIKE :p ESCAPE '\\' OR email ILIKE :p ESCAPE '\\' ORDER BY name LIMIT :limit""",
@@ -483,7 +485,7 @@ class Orders:
             content = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             return ImportPreview([], "The file is not UTF-8 text; save it as CSV (UTF-8).")
-        reader = csv.DictReader(io.StringIO(content))
+        reader = csv.DictReader(io.StringIO(content, newline=""))
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         if not header:
             return ImportPreview([], "The file is empty.")
@@ -495,7 +497,7 @@ class Orders:
                                      f"{', '.join(IMPORT_COLUMNS)}.")
         raw_rows = []
         for line, record in enumerate(reader, start=2):
-            raw_rows.append((line, {k.strip().lower(): (v or "").strip() for k, v in record.items() if k}))
+            raw_rows.append((line, {k.strip().lower(): read_cell((v or "").strip()) for k, v in record.items() if k}))
             if len(raw_rows) > MAX_IMPORT_ROWS:
                 return ImportPreview([], f"The file has more than {MAX_IMPORT_ROWS:,} rows; split it.")
         if not raw_rows:
@@ -539,6 +541,8 @@ class Orders:
                     for name in ORDER_FIELDS:
                         if name not in record or (record[name] == "" and name not in ("notes",)):
                             continue
+                        if record[name] == ("" if row[name] is None else str(row[name])):
+                            continue                  # as stored, even if the rules would tidy it
                         try:
                             value = clean_order_field(name, record[name], state)
                         except ValidationError as exc:
@@ -568,6 +572,17 @@ class Orders:
                 self._update_order(conn, row.order_id, {k: new for k, (_, new) in row.changes.items()})
         return sum(1 for r in rows if r.changes)
 
+    def check_export(self, search: str | None, filters: tuple) -> None:
+        """Refuse a search or filter the export cannot use, before anything is streamed: a
+        ValidationError whose `parameter` says which."""
+        for parameter, check in (("search", lambda: self._search(search)),
+                                 ("filters", lambda: self.listing.check(PageQuery(filters=filters)))):
+            try:
+                check()
+            except ValidationError as exc:
+                exc.parameter = parameter
+                raise
+
     def export_rows(self, search: str | None = None, filters: tuple = ()) -> Iterator[list]:
         """Every order matching the grid's search and filters, streamed from a server-side cursor."""
         where, params = self._search(search)
@@ -580,10 +595,7 @@ class Orders:
                    o.total_amount, o.item_count, o.shipping_address, o.notes, o.created_at, o.modified_at,
                    o.modified_by, o.version
             FROM {self.listing.source} {where_sql} ORDER BY o.order_id"""
-        with self.db.engine.connect().execution_options(stream_results=True, max_row_buffer=5000) as conn:
-            result = conn.execute(text(sql), {**params, **bound})
-            for partition in result.partitions(5000):
-                yield from partition
+        yield from self.db.stream("orders_export", sql, {**params, **bound})
 
     # -- today ----------------------------------------------------------------------------
 
@@ -634,13 +646,14 @@ class Orders:
 
 
 def csv_lines(rows: Iterator[list]) -> Iterator[str]:
-    """CSV text for `export_rows`, header first, a chunk of lines at a time."""
+    """CSV text for `export_rows`, header first, a chunk of lines at a time; text that a spreadsheet
+    would take for a formula is written as text (`data.spreadsheet`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
     count = 0
     for row in rows:
-        writer.writerow(row)
+        writer.writerow([safe_cell(value) for value in row])
         count += 1
         if count % 2000 == 0:
             yield buffer.getvalue()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Mapping
@@ -18,7 +19,27 @@ from .errors import ValidationError
 from .tables import quote
 
 MAX_PAGE_SIZE = 500
+MAX_TYPED = 200              # characters of a search or a filter a person types
 TEXT, NUMBER, CHOICE, DATE = "text", "number", "choice", "date"
+
+
+def typed_text(value, what: str) -> str:
+    """What a person typed into a search or a filter, ready to become a bound parameter: text, at
+    most `MAX_TYPED` characters, no control or invisible characters (a NUL cannot even travel to
+    PostgreSQL). Anything else is refused with a sentence naming `what`, never widened to "all"."""
+    if not isinstance(value, str):
+        raise ValidationError(f"The {what} must be text, not {type(value).__name__}.")
+    text = value.strip()
+    if len(text) > MAX_TYPED:
+        raise ValidationError(f"The {what} is {len(text):,} characters long; type at most {MAX_TYPED}.")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+        raise ValidationError(f"The {what} contains control or invisible characters; type plain text.")
+    return text
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as an id if it is written in ASCII digits only (not '²', not '١٢', not '1_0')."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
 
 
 @dataclass(frozen=True)
@@ -64,7 +85,7 @@ class Page:
         return min(self.total, self.page * self.size)
 
 
-_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_NUMBER = r"[-+]?[0-9]+(?:\.[0-9]+)?"
 _RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:\.\.|–|-(?=\s*\d))\s*({_NUMBER})\s*$")
 _COMPARISON = re.compile(rf"^\s*(>=|<=|≥|≤|>|<|=)?\s*({_NUMBER})\s*$")
 
@@ -133,16 +154,17 @@ class Listing:
         for i, (name, value) in enumerate(query.filters):
             if value is None or value == "" or value == [] or value == ():
                 continue
-            column, p = self._column(name), f"f{i}"
+            column, p, what = self._column(name), f"f{i}", f"filter on {name}"
             if column.kind == TEXT:
                 clauses.append(f"{column.sql} ILIKE :{p} ESCAPE '\\'")
-                params[p] = like_pattern(str(value))
+                params[p] = like_pattern(typed_text(value, what))
             elif column.kind == CHOICE:
+                values = value if isinstance(value, (list, tuple)) else [value]
                 clauses.append(f"{column.sql} = ANY(:{p})")
-                params[p] = [str(v) for v in (value if isinstance(value, (list, tuple, set)) else [value])]
+                params[p] = [typed_text(v, what) for v in values]
             elif column.kind == NUMBER:
-                parsed = parse_number_filter(value) if isinstance(value, str) else (
-                    ("between", *value) if isinstance(value, (list, tuple)) else ("=", float(value)))
+                parsed = parse_number_filter(typed_text(value, what)) if isinstance(value, str) else (
+                    _number_range(value, what) if isinstance(value, (list, tuple)) else ("=", _number(value, what)))
                 if parsed[0] == "between":
                     clauses.append(f"{column.sql} BETWEEN :{p}a AND :{p}b")
                     params[f"{p}a"], params[f"{p}b"] = parsed[1], parsed[2]
@@ -150,7 +172,8 @@ class Listing:
                     clauses.append(f"{column.sql} {parsed[0]} :{p}")
                     params[p] = parsed[1]
             elif column.kind == DATE:
-                start, end = parse_date_filter(value) if isinstance(value, str) else value
+                start, end = parse_date_filter(typed_text(value, what)) if isinstance(value, str) else \
+                    _date_range(value, what)
                 if start is not None:
                     clauses.append(f"{column.sql} >= :{p}a")
                     params[f"{p}a"] = start
@@ -158,6 +181,11 @@ class Listing:
                     clauses.append(f"{column.sql} < :{p}b")
                     params[f"{p}b"] = end
         return clauses, params
+
+    def check(self, query: PageQuery) -> None:
+        """Raise ValidationError if the query's sort or filters cannot be used (nothing is read)."""
+        self.conditions(query)
+        self.order_by(query)
 
     def order_by(self, query: PageQuery) -> str:
         """ORDER BY the chosen columns, ties broken by the key in the first column's direction, so a
@@ -207,3 +235,23 @@ class Listing:
                         "LIMIT :page_limit OFFSET :page_offset",
                         {**bound, "page_limit": query.size, "page_offset": (page - 1) * query.size})
         return Page(rows=rows, total=total, page=page, size=query.size, total_is_estimate=estimated)
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValidationError(f"The {what} must be a number, a comparison like >100 or a range like 10..20.")
+    return float(value)
+
+
+def _number_range(value, what: str) -> tuple[str, float, float]:
+    if len(value) != 2:
+        raise ValidationError(f"The {what} must be a range of two numbers.")
+    low, high = sorted((_number(value[0], what), _number(value[1], what)))
+    return ("between", low, high)
+
+
+def _date_range(value, what: str) -> tuple:
+    if not (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(v is None or isinstance(v, date) for v in value)):
+        raise ValidationError(f"The {what} must be a day, a range of days or a comparison like >2026-11-01.")
+    return tuple(value)

@@ -3,6 +3,7 @@ refused where they are looking, and a conflicting change is shown and can be re-
 from __future__ import annotations
 
 import getpass
+import json
 import re
 import time
 
@@ -113,7 +114,7 @@ def card_value(page, label: str) -> int:
 
 
 def test_today_updates_within_two_seconds_of_a_change_made_with_plain_sql(served, page, sql):
-    page.goto(f"{served.url}/?workspace=orders&view=today", wait_until="networkidle")
+    page.goto(f"{served.url}/?workspace=orders&tab=today", wait_until="networkidle")
     page.locator(".label", has_text=re.compile("^Orders today$")).wait_for()
     before = card_value(page, "Orders today")
     customer = sql("SELECT customer_id FROM retail360.customers LIMIT 1")[0][0]
@@ -137,6 +138,25 @@ def test_export_streams_the_filtered_orders_as_csv(served, sql):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert len(rows) == sql("SELECT count(*) FROM retail360.orders WHERE status = 'cancelled'")[0][0]
     assert {r["status"] for r in rows} == {"cancelled"}
-    for bad in ("[[\"password\", \"x\"]]", "not json", "[[\"total\", \"lots\"]]"):
+    for bad in ("[[\"password\", \"x\"]]", "not json", "[[\"total\", \"lots\"]]", "{\"a\": 1}", "[1, 2]"):
         refused = requests.get(f"{served.url}/orders/export.csv", params={"filters": bad}, timeout=30)
-        assert refused.status_code == 400 and "error" in refused.json()
+        assert refused.status_code == 400 and refused.json()["parameter"] == "filters", bad
+
+
+@pytest.mark.parametrize("params, parameter, says", [
+    ({"search": "ana\x00"}, "search", "control or invisible characters"),
+    ({"search": "x" * 300}, "search", "characters long"),
+    ({"filters": json.dumps([["customer", "a\x00b"]])}, "filters", "filter on customer contains control"),
+    ({"filters": json.dumps([["status", 5]])}, "filters", "filter on status must be text"),
+    ({"filters": json.dumps([["status", [5, 6]]])}, "filters", "filter on status must be text"),
+    ({"filters": json.dumps([["customer", ["a", "b"]]])}, "filters", "filter on customer must be text"),
+    ({"filters": json.dumps([["total", {"a": 1}]])}, "filters", "filter on total must be a number"),
+    ({"filters": json.dumps([["total", "١٢"]])}, "filters", "not a number filter"),
+    ({"filters": json.dumps([["created_at", 7]])}, "filters", "filter on created_at must be a day"),
+])
+def test_export_with_a_bad_search_or_filter_is_a_400_naming_it(served, params, parameter, says):
+    import requests
+    response = requests.get(f"{served.url}/orders/export.csv", params=params, timeout=30)
+    assert response.status_code == 400 and response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["parameter"] == parameter and says in body["error"], body
