@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psutil
@@ -16,6 +17,9 @@ import psutil
 from .backend import Backend
 from .errors import AppError, classify
 from .metrics import Metrics, metrics as default_metrics
+
+READY_WITHIN = 2.0          # seconds /health/ready waits for the database before it says why not
+_PROBING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readiness")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Monitor:
         self._last: Probe | None = None
         self._version: str | None = None
         self._lock = threading.Lock()
+        self._probing: Future | None = None
 
     def probe(self) -> Probe:
         """Ask the database to answer one query now."""
@@ -62,6 +67,24 @@ class Monitor:
         with self._lock:
             self._last = result
         return result
+
+    def shared_probe(self) -> Future:
+        """The probe under way, or a new one: readiness checks arriving while the database is slow
+        to answer (a token being minted, a server restarting) wait for one probe, not one each."""
+        with self._lock:
+            if self._probing is None or self._probing.done():
+                self._probing = _PROBING.submit(self.probe)
+            return self._probing
+
+    def waiting_for(self) -> str:
+        """What a slow probe is most likely waiting for, for the readiness answer."""
+        token = self.backend.credentials.status()
+        if token.get("minting"):
+            return "a Lakebase token is being minted."
+        last = self._last
+        if last is not None and not last.ok:
+            return f"the last check said: {last.reason}"
+        return "the last check answered in time."
 
     def recent_probe(self, max_age: float = 5.0) -> Probe:
         """The last probe if it is fresh, else a new one (pages refreshing often share probes)."""

@@ -146,6 +146,10 @@ def test_token_is_reminted_before_it_expires(lifetime, refresh_after):
     clock.now += refresh_after - 0.5
     assert tokens.password() == "token-0"
     clock.now += 1
+    assert tokens.password() in ("token-0", "token-1"), "a token still valid is used while a new one is minted"
+    deadline = time.monotonic() + 5
+    while tokens.mints < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert tokens.password() == "token-1"
     assert tokens.mints == 2
 
@@ -154,3 +158,110 @@ def test_token_refresh_point():
     token = Token("t", minted_at=0, expires_at=3600)
     assert token.refresh_at == 3000
     assert Token("t", minted_at=0, expires_at=(timedelta(hours=24)).total_seconds()).refresh_at == MAX_TOKEN_USE
+
+
+def test_a_credential_without_a_token_is_not_cached(pg, database_name, workspace, lakebase_role):
+    backend = lakebase_backend(pg, database_name, workspace, PGUSER=lakebase_role,
+                               LAKEBASE_INSTANCE_NAME=workspace.instance_name)
+    workspace.fail("/api/2.0/database/credentials", 200, times=1)      # 200, but no token in the body
+    with pytest.raises(AppError) as caught:
+        select_one(backend)
+    assert caught.value.category is Category.AUTHENTICATION and "without a database token" in caught.value.message
+    assert select_one(backend) == 1, "the next connection asks again and works"
+    assert backend.credentials.status()["mints"] == 1
+    backend.close()
+
+
+def test_a_refused_token_is_forgotten_even_when_the_new_one_is_refused_too(pg, database_name, workspace,
+                                                                          lakebase_role):
+    backend = lakebase_backend(pg, database_name, workspace, PGUSER=lakebase_role,
+                               LAKEBASE_INSTANCE_NAME=workspace.instance_name)
+    assert select_one(backend) == 1
+    workspace.revoke()
+    backend.db.dispose()
+    issue = workspace.issue_token
+    workspace.issue_token = lambda: (lambda token: (workspace.revoke(), token)[1])(issue())   # a token that fails
+    with pytest.raises(AppError):
+        select_one(backend)
+    assert backend.credentials.status().get("age_s") is None, "no refused token stays cached"
+    workspace.issue_token = issue
+    assert select_one(backend) == 1
+    backend.close()
+
+
+def test_waiters_share_one_mint_and_each_waits_at_most_the_deadline():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    release, calls = threading.Event(), []
+
+    def hung_mint():
+        calls.append(1)
+        release.wait(10)
+        return "late-token", datetime.now(timezone.utc) + timedelta(hours=1)
+
+    tokens = LakebaseTokens(hung_mint, kind="test", deadline=0.5)
+    started = time.monotonic()
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(lambda _: _attempt(tokens), range(12)))
+    waited = time.monotonic() - started
+    assert outcomes == ["timeout"] * 12 and waited < 1.5, (outcomes, waited)
+    assert len(calls) == 1, "twelve callers, one mint"
+    release.set()
+    deadline = time.monotonic() + 5
+    while tokens.status()["minting"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert tokens.password() == "late-token" and len(calls) == 1, "the late token is used once it came"
+
+
+def _attempt(tokens) -> str:
+    try:
+        return tokens.password()
+    except AppError as exc:
+        return exc.category.value
+
+
+def test_a_failed_mint_fails_every_waiter_at_once_and_the_next_caller_tries_again():
+    outcomes = iter([RuntimeError("workspace down"), ("fresh", datetime.now(timezone.utc) + timedelta(hours=1))])
+
+    def mint():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    tokens = LakebaseTokens(mint, kind="test", deadline=5)
+    with pytest.raises(RuntimeError):
+        tokens.password()
+    assert tokens.password() == "fresh" and tokens.status()["mint_failures"] == 1
+
+
+def test_ready_answers_within_two_seconds_while_a_mint_hangs_or_fails(pg, database_name, workspace, lakebase_role,
+                                                                    tmp_path):
+    from .helpers import ServedApp, isolated_env
+    env = isolated_env(tmp_path, **workspace.env(), PGHOST="127.0.0.1", PGPORT=pg.port, PGDATABASE=database_name,
+                       PGSSLMODE="disable", PGUSER=lakebase_role, LAKEBASE_INSTANCE_NAME=workspace.instance_name,
+                       APP_PROCESSES=1, DB_POOL_RECYCLE=1, DB_CONNECT_TIMEOUT=2)
+    credentials = "/api/2.0/database/credentials"
+    with ServedApp(env, tmp_path / "app.log") as app:
+        app.wait_until_ready()
+        workspace.revoke()                                   # new connections need a new token ...
+        workspace.fail(credentials, 200, times=3, delay=25)  # ... and minting one hangs
+        time.sleep(1.5)                                      # pooled connections are recycled
+        for _ in range(4):
+            asked = time.monotonic()
+            answer = app.get("/health/ready", timeout=10)
+            assert time.monotonic() - asked < 2.5 and answer.status_code == 503, answer.text
+            assert answer.json()["reason"]
+        workspace.heal()
+        workspace.fail(credentials, 500, times=50)           # now the workspace fails outright
+        for _ in range(3):
+            asked = time.monotonic()
+            answer = app.get("/health/ready", timeout=10)
+            assert time.monotonic() - asked < 2.5 and answer.status_code == 503, answer.text
+        workspace.heal()
+        deadline = time.monotonic() + 30
+        while app.get("/health/ready", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "ready again once the workspace answers"
+            time.sleep(0.5)
+        app.stop()
