@@ -24,6 +24,12 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 ORDER_FIELDS = ("status", "discount", "shipping_fee", "shipping_address", "notes")
 CUSTOMER_FIELDS = ("name", "email", "address")
+# What a person may change about an order, by the names the grid and the form use: its own fields,
+# its customer's (the grid's "customer" is the name) and its lines.
+CUSTOMER_COLUMN = {"customer": "name", "name": "name", "email": "email", "address": "address"}
+ITEMS = "items"
+EDITABLE = (*ORDER_FIELDS, *CUSTOMER_COLUMN, ITEMS)
+MONEY_FIELDS = ("discount", "shipping_fee")
 MAX_MONEY = Decimal("1000000")
 MAX_UNIT_PRICE = Decimal("100000")
 MAX_QUANTITY = 999
@@ -157,3 +163,80 @@ def clean_items(rows, known_skus: set[str]) -> list[Item]:
     if len(set(skus)) != len(skus):
         raise ValidationError("Each SKU may appear once; change the quantity instead.")
     return items
+
+
+# -- the one write rule ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Edit:
+    """One field a person changed: the value they saw in it, and the value they want (as typed).
+    Every writer (a grid cell, the form, a bulk action, an import) says what it wants this way."""
+
+    field: str
+    seen: object
+    new: object
+
+
+def same_value(field: str, a, b) -> bool:
+    """Whether two values of `field` are the same as a person reads them: money to the cent (a grid
+    shows 5.5 for 5.50), lines as (SKU, quantity, price), text exactly (no value and '' alike)."""
+    if field in MONEY_FIELDS:
+        return _cents(a) is not None and _cents(a) == _cents(b)
+    if field == ITEMS:
+        return _lines(a) == _lines(b)
+    return _text(a) == _text(b)
+
+
+def _cents(value) -> Decimal | None:
+    try:
+        amount = Decimal(str(value).strip().replace(",", "").lstrip("$"))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
+
+
+def _text(value) -> str:
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _lines(value) -> tuple | None:
+    try:
+        return tuple((str(sku).strip().upper(), int(quantity), _cents(price)) for sku, quantity, price in value or ())
+    except (TypeError, ValueError):
+        return None
+
+
+def final_order(now: dict, wanted: dict, known_skus: set[str]) -> tuple[dict, dict, list[Item] | None]:
+    """The order as it will be once `wanted` (field -> typed value) is applied to `now` (the order,
+    its customer's fields and its lines as they are), checked as a whole: the lines first, then
+    the shipping fee, then the discount against the new items and fee. Returns the order fields,
+    the customer columns and the lines to write; raises ValidationError naming every problem."""
+    problems: list[str] = []
+    state = dict(now)
+    lines = None
+    if ITEMS in wanted:
+        try:
+            lines = clean_items(wanted[ITEMS], known_skus)
+            state["items_subtotal"] = sum((i.unit_price * i.quantity for i in lines), Decimal(0))
+        except ValidationError as exc:
+            problems.append(f"Items: {exc.message}")
+    order = {}
+    for name in sorted((f for f in wanted if f in ORDER_FIELDS), key=lambda f: f == "discount"):
+        try:
+            order[name] = state[name] = clean_order_field(name, wanted[name], state)
+        except ValidationError as exc:
+            problems.append(exc.message)
+    if "discount" not in order and ("shipping_fee" in order or lines is not None):
+        try:                               # the discount they did not touch must still fit the new order
+            clean_order_field("discount", state["discount"], state)
+        except ValidationError as exc:
+            problems.append(exc.message)
+    customer = {}
+    for name in (f for f in wanted if f in CUSTOMER_COLUMN):
+        try:
+            customer[CUSTOMER_COLUMN[name]] = clean_customer_field(CUSTOMER_COLUMN[name], wanted[name])
+        except ValidationError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise ValidationError(" ".join(problems))
+    return order, customer, lines

@@ -23,8 +23,8 @@ from .cache import Caches, cached
 from .changes import ChangeFeed
 from .database import Database
 from .errors import Category, ConflictError, PermissionDenied, ValidationError
-from .order_rules import (ORDER_FIELDS, STATUSES, Item, allowed_statuses, clean_customer_field, clean_email,
-                          clean_items, clean_money, clean_order_field, clean_text)
+from .order_rules import (CUSTOMER_COLUMN, EDITABLE, ITEMS, ORDER_FIELDS, STATUSES, Edit, Item, allowed_statuses,
+                          clean_email, clean_items, clean_money, clean_text, final_order, same_value)
 from .paging import (CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text,
                      whole_number)
 from .spreadsheet import read_cell, safe_cell
@@ -34,10 +34,6 @@ MAX_IMPORT_ROWS = 10_000
 IMPORT_COLUMNS = ("order_id", "version", *ORDER_FIELDS)
 EXPORT_COLUMNS = ("order_id", "customer", "email", "status", "items_subtotal", "discount", "shipping_fee", "total",
                   "item_count", "shipping_address", "notes", "created_at", "modified_at", "modified_by", "version")
-# Grid columns a person may edit, and where each lives.
-GRID_EDITABLE = {"status": "orders", "discount": "orders", "shipping_fee": "orders", "shipping_address": "orders",
-                 "notes": "orders", "customer": "customers", "email": "customers"}
-_CUSTOMER_COLUMN = {"customer": "name", "email": "email", "name": "name", "address": "address"}
 
 
 class EditorPolicy:
@@ -60,14 +56,22 @@ class BulkRefused(ValidationError):
 
 
 class OrderConflict(ConflictError):
-    """The order changed after the user loaded it. `changes` lists what changed (who, when,
-    field, before, after); `current` is the row as it is now."""
+    """A field the person changed no longer holds what they saw. `changes` says, per such field, who
+    changed it last and when, what they saw (`old_value`) and what it is now (`new_value`);
+    `current` is the grid's row as it is now."""
 
-    def __init__(self, order_id: int, changes: list[dict], current: dict):
+    def __init__(self, order_id: int, changes: list[dict], current: dict | None):
         people = sorted({c["changed_by"] for c in changes}) or ["someone"]
-        super().__init__(f"Order {order_id} was changed by {', '.join(people)} after you loaded it; "
+        fields = ", ".join(dict.fromkeys(c["field"] for c in changes))
+        super().__init__(f"Order {order_id}: {fields} was changed by {', '.join(people)} after you loaded it; "
                          "your change was not applied.")
         self.order_id, self.changes, self.current = order_id, changes, current
+
+    @property
+    def reason(self) -> str:
+        """One line, for a list of refused orders or import lines."""
+        return "; ".join(f"{c['field']} was changed by {c['changed_by']} after you loaded it "
+                         f"(you saw {_show(c['old_value'])}, it is now {_show(c['new_value'])})" for c in self.changes)
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,12 @@ class OrderDraft:
 class ImportRow:
     line: int
     order_id: int | None
-    changes: dict[str, tuple[object, object]]        # field -> (current, new)
+    changes: dict[str, tuple[object, object]]        # field -> (as the preview showed it, new)
     reasons: list[str]
-    version: int | None = None
+    version: int | None = None                       # the file's version column, if it has one
+
+    def edits(self) -> list[Edit]:
+        return [Edit(name, seen, new) for name, (seen, new) in self.changes.items()]
 
     @property
     def valid(self) -> bool:
@@ -120,6 +127,26 @@ class ImportPreview:
 
 def _show(value) -> str:
     return "''" if value in ("", None) else str(value)
+
+
+def _plain(value):
+    """A value as a person reads it in a message (money as 5.00, lines as a count)."""
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)} line{'s' if len(value) != 1 else ''}"
+    return value
+
+
+def _header_problem(header: list[str]) -> str:
+    """Why an import file's header cannot be used, or ''."""
+    if "order_id" not in header:
+        return "The file needs an order_id column."
+    unknown = [h for h in header if h not in IMPORT_COLUMNS]
+    if unknown:
+        return f"Unknown column(s) {', '.join(unknown)}; the columns allowed are {', '.join(IMPORT_COLUMNS)}."
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        return f"The column(s) {', '.join(repeated)} appear more than once in the header."
+    return ""
 
 
 class Orders:
@@ -223,6 +250,10 @@ class Orders:
                              {"p": pattern, "limit": limit})
 
     # -- writing --------------------------------------------------------------------------
+    #
+    # One rule for every writer: each field a person changed is compared with what they saw, and
+    # only what they changed is written, checked against the order as it will be, in one
+    # transaction; the schema's triggers audit it and bump the order's version.
 
     @contextmanager
     def _writing(self, name: str, user: str, action: str, batch: str | None = None) -> Iterator[Connection]:
@@ -238,6 +269,108 @@ class Orders:
         if self.feed is not None:
             self.feed.announce()
 
+    def save(self, user: str, order_id: int, edits: list[Edit], *, action: str = "edit") -> dict:
+        """Apply one person's edits to one order (a grid cell, the order form). Returns the grid's row
+        as it now is. Raises OrderConflict if a field they changed no longer holds what they saw."""
+        with self._writing("save_order", user, action) as conn:
+            self._apply(conn, order_id, edits)
+            return self.grid_row(order_id, conn)
+
+    def set_status(self, user: str, targets: list[tuple[int, str]], status: str) -> int:
+        """Move every target order (id, the status the person saw) to `status`, all or none."""
+        if status not in STATUSES:
+            raise ValidationError(f"'{status}' is not a status.")
+        if not targets:
+            raise ValidationError("Select at least one order.")
+        edits = {int(order_id): [Edit("status", seen, status)] for order_id, seen in targets}
+        self._apply_all("bulk_set_status", user, "bulk", {str(k): (k, v) for k, v in edits.items()},
+                        what=f"{len(targets)} selected orders")
+        return len(targets)
+
+    def cancel(self, user: str, targets: list[tuple[int, str]]) -> int:
+        return self.set_status(user, targets, "cancelled")
+
+    def _apply_all(self, name: str, user: str, action: str, batch: dict[str, tuple[int, list[Edit]]], *,
+                   what: str, versions: dict[str, int] | None = None) -> int:
+        """Edits to many orders (key -> (order id, edits)) in one transaction and one audited batch:
+        all are applied, or none and each refusal is said (BulkRefused). Returns how many changed."""
+        batch_id = str(uuid.uuid4())
+        reasons: dict[str, list[str]] = {}
+        changed = 0
+        with self._writing(name, user, action, batch_id) as conn:
+            self._lock(conn, sorted({order_id for order_id, _ in batch.values()}))   # one lock order: no deadlocks
+            for key, (order_id, edits) in batch.items():
+                try:
+                    expected = (versions or {}).get(key)
+                    changed += self._apply(conn, order_id, edits, expected_version=expected)
+                except OrderConflict as conflict:
+                    reasons[key] = [conflict.reason]
+                except ValidationError as exc:
+                    reasons[key] = [exc.message]
+            if reasons:
+                raise BulkRefused(reasons, what=what)
+        return changed
+
+    def _apply(self, conn: Connection, order_id: int, edits: list[Edit], *, expected_version: int | None = None) -> bool:
+        """The write rule for one order; True if anything was written."""
+        unknown = sorted({e.field for e in edits if e.field not in EDITABLE})
+        if unknown:
+            raise ValidationError(f"{', '.join(unknown)} cannot be edited.")
+        row = self._lock(conn, [order_id]).get(order_id)
+        if row is None:
+            raise ValidationError(f"Order {order_id} does not exist.")
+        if expected_version is not None and row["version"] != int(expected_version):
+            raise OrderConflict(order_id, [{**self._last_change(conn, row, "version"), "field": "the order",
+                                            "old_value": f"version {expected_version}",
+                                            "new_value": f"version {row['version']}"}], None)
+        now = self._now(conn, row, {e.field for e in edits})
+        stale = [e for e in edits if not same_value(e.field, e.seen, now[e.field])]
+        if stale:
+            changes = [{**self._last_change(conn, row, e.field), "field": e.field, "old_value": _plain(e.seen),
+                        "new_value": _plain(now[e.field])} for e in stale]
+            raise OrderConflict(order_id, changes, self.grid_row(order_id, conn))
+        wanted = {e.field: e.new for e in edits if not same_value(e.field, e.new, now[e.field])}
+        if not wanted:
+            return False
+        order, customer, lines = final_order(now, wanted, set(self.products()["sku"]))
+        # Written in an order that keeps discount <= items + shipping true after every statement (the
+        # table checks it each time): a lower discount and a higher fee first, then the lines, then the rest.
+        first = {k: v for k, v in order.items()
+                 if (k == "discount" and v < row[k]) or (k == "shipping_fee" and v > row[k])}
+        self._update_order(conn, order_id, first)
+        if lines is not None:
+            self._replace_items(conn, order_id, lines)
+        self._update_order(conn, order_id, {k: v for k, v in order.items() if k not in first})
+        self._update_customer(conn, row["customer_id"], customer)
+        return True
+
+    def _now(self, conn: Connection, row: dict, fields: set[str]) -> dict:
+        """The order (locked), and, when edited, its customer's fields (locked) and its lines."""
+        now = dict(row)
+        if fields & set(CUSTOMER_COLUMN):
+            customer = conn.execute(text(f"SELECT name, email, address FROM {self.t.customers} "
+                                         "WHERE customer_id = :c FOR UPDATE"), {"c": row["customer_id"]}).mappings().one()
+            now.update({field: customer[column] for field, column in CUSTOMER_COLUMN.items()})
+        if ITEMS in fields:
+            now[ITEMS] = [(r["sku"], r["quantity"], r["unit_price"]) for r in self._lines(conn, row["order_id"])]
+        return now
+
+    def _last_change(self, conn: Connection, row: dict, field: str) -> dict:
+        """Who changed `field` of the order (or its customer, or its lines) last, and when."""
+        if field in CUSTOMER_COLUMN:
+            where, params = "entity = 'customers' AND entity_key = :key AND field = :field", {
+                "key": row["customer_id"], "field": CUSTOMER_COLUMN[field]}
+        elif field == ITEMS:
+            where, params = "entity = 'order_items' AND order_id = :id", {"id": row["order_id"]}
+        elif field == "version":
+            where, params = "entity = 'orders' AND order_id = :id", {"id": row["order_id"]}
+        else:
+            where, params = "entity = 'orders' AND order_id = :id AND field = :field", {"id": row["order_id"],
+                                                                                           "field": field}
+        last = conn.execute(text(f"SELECT changed_by, changed_at FROM {self.t.audit_log} WHERE {where} "
+                                 "ORDER BY audit_id DESC LIMIT 1"), params).mappings().first()
+        return dict(last) if last else {"changed_by": "someone", "changed_at": None}
+
     def _lock(self, conn: Connection, order_ids: list[int]) -> dict[int, dict]:
         rows = conn.execute(text(f"""
             SELECT order_id, customer_id, status, items_subtotal, discount, shipping_fee, shipping_address,
@@ -246,37 +379,11 @@ class Orders:
                             {"ids": order_ids}).mappings().all()
         return {r["order_id"]: dict(r) for r in rows}
 
-    def changes_since(self, conn: Connection, order_id: int, version: int) -> list[dict]:
-        """Audit entries of an order newer than the change that produced `version`."""
-        rows = conn.execute(text(f"""
-            SELECT changed_at, changed_by, entity, field, old_value, new_value FROM {self.t.audit_log}
-            WHERE order_id = :id AND audit_id > (
-                SELECT coalesce(max(audit_id), 0) FROM {self.t.audit_log}
-                WHERE order_id = :id AND entity = 'orders' AND version <= :version)
-            ORDER BY audit_id"""), {"id": order_id, "version": version}).mappings().all()
-        return [dict(r) for r in rows]
-
-    def _check_version(self, conn: Connection, row: dict | None, order_id: int, expected: int | None) -> dict:
-        if row is None:
-            raise ValidationError(f"Order {order_id} does not exist.")
-        if expected is not None and row["version"] != int(expected):
-            changes = self.changes_since(conn, order_id, int(expected))
-            raise OrderConflict(order_id, changes, self.grid_row(order_id, conn))
-        return row
-
-    def update_field(self, user: str, order_id: int, field_name: str, value, expected_version: int | None) -> dict:
-        """One edited grid cell. Returns the row as it now is (new version and modified time)."""
-        if field_name not in GRID_EDITABLE:
-            raise ValidationError(f"'{field_name}' cannot be edited.")
-        with self._writing("update_order_field", user, "edit") as conn:
-            row = self._check_version(conn, self._lock(conn, [order_id]).get(order_id), order_id, expected_version)
-            if GRID_EDITABLE[field_name] == "orders":
-                self._update_order(conn, order_id, {field_name: clean_order_field(field_name, value, row)})
-            else:
-                column = _CUSTOMER_COLUMN[field_name]
-                self._update_customer(conn, row["customer_id"], {column: clean_customer_field(column, value)})
-            updated = self.grid_row(order_id, conn)
-        return updated
+    def _lines(self, conn: Connection, order_id: int) -> list[dict]:
+        return [dict(r) for r in conn.execute(text(f"""
+            SELECT i.line_no, p.sku, i.quantity, i.unit_price FROM {self.t.order_items} i
+            JOIN {self.t.products} p ON p.product_id = i.product_id WHERE i.order_id = :id ORDER BY i.line_no"""),
+                                              {"id": order_id}).mappings().all()]
 
     def _update_order(self, conn: Connection, order_id: int, values: dict) -> None:
         if not values:
@@ -298,60 +405,10 @@ class Orders:
         conn.execute(text(f"UPDATE {self.t.customers} SET {assignments} WHERE customer_id = :customer_id"),
                      {**values, "customer_id": customer_id})
 
-    def save_order(self, user: str, order_id: int, expected_version: int, *, order: dict | None = None,
-                   customer: dict | None = None, items: list[tuple] | None = None) -> dict:
-        """The order form: any of the order's fields, its customer's details and its lines, at once,
-        all checked against the order as it will be (the discount against the new items total)."""
-        unknown = [name for name in (order or {}) if name not in ORDER_FIELDS]
-        if unknown:
-            raise ValidationError(f"{', '.join(unknown)} cannot be edited.")
-        with self._writing("save_order", user, "edit") as conn:
-            row = self._check_version(conn, self._lock(conn, [order_id]).get(order_id), order_id, expected_version)
-            problems: list[str] = []
-            state, changed, lines = dict(row), {}, None
-            if items is not None:
-                try:
-                    lines = clean_items(items, set(self.products()["sku"]))
-                    state["items_subtotal"] = sum((i.unit_price * i.quantity for i in lines), Decimal(0))
-                except ValidationError as exc:
-                    problems.append(f"Items: {exc.message}")
-            for name in sorted(order or {}, key=lambda n: n == "discount"):   # shipping before discount
-                try:
-                    value = clean_order_field(name, order[name], state)
-                except ValidationError as exc:
-                    problems.append(exc.message)
-                    continue
-                state[name] = value
-                if value != row[name]:
-                    changed[name] = value
-            customer_values = {}
-            for name, value in (customer or {}).items():
-                try:
-                    customer_values[name] = clean_customer_field(name, value)
-                except ValidationError as exc:
-                    problems.append(exc.message)
-            if problems:
-                raise ValidationError(" ".join(problems))
-            # Everything is checked against the final order; now write in an order that keeps
-            # discount <= items + shipping true after every statement (the table checks it each time):
-            # a lower discount and a higher fee first, then the lines, then the rest.
-            first = {k: v for k, v in changed.items()
-                     if (k == "discount" and v < row[k]) or (k == "shipping_fee" and v > row[k])}
-            self._update_order(conn, order_id, first)
-            if lines is not None:
-                self._replace_items(conn, order_id, lines)
-            self._update_order(conn, order_id, {k: v for k, v in changed.items() if k not in first})
-            self._update_customer(conn, row["customer_id"], customer_values)
-        return self.order(order_id)
-
     def _replace_items(self, conn: Connection, order_id: int, items: list[Item]) -> None:
         """Make the order's lines equal to `items`, touching only lines that differ (audited).
         A SKU found on several existing lines keeps its first line; the others are removed."""
-        products = self.products().set_index("sku")
-        lines = conn.execute(text(f"""
-            SELECT i.line_no, p.sku, i.quantity, i.unit_price FROM {self.t.order_items} i
-            JOIN {self.t.products} p ON p.product_id = i.product_id WHERE i.order_id = :id ORDER BY i.line_no"""),
-                             {"id": order_id}).mappings().all()
+        lines = self._lines(conn, order_id)
         wanted = {i.sku: i for i in items}
         kept: set[str] = set()
         for line in lines:
@@ -366,50 +423,16 @@ class Orders:
                                   "WHERE order_id = :id AND line_no = :line"),
                              {"q": item.quantity, "p": item.unit_price, "id": order_id, "line": line["line_no"]})
         next_line = max((line["line_no"] for line in lines), default=0) + 1
-        for sku, item in wanted.items():
-            if sku not in kept:
-                conn.execute(text(f"INSERT INTO {self.t.order_items} (order_id, line_no, product_id, quantity, "
-                                  "unit_price) VALUES (:id, :line, :product, :q, :p)"),
-                             {"id": order_id, "line": next_line, "product": products.loc[sku, "product_id"],
-                              "q": item.quantity, "p": item.unit_price})
-                next_line += 1
+        self._insert_items(conn, order_id, [i for sku, i in wanted.items() if sku not in kept], first_line=next_line)
 
-    def set_status(self, user: str, targets: list[tuple[int, int | None]], status: str) -> int:
-        """Move every target order (id, version seen) to `status`, all or none."""
-        if status not in STATUSES:
-            raise ValidationError(f"'{status}' is not a status.")
-        if not targets:
-            raise ValidationError("Select at least one order.")
-        batch = str(uuid.uuid4())
-        with self._writing("bulk_set_status", user, "bulk", batch) as conn:
-            ids = [int(i) for i, _ in targets]
-            rows = self._lock(conn, ids)
-            reasons: dict[str, list[str]] = {}
-            for order_id, version in targets:
-                row = rows.get(int(order_id))
-                problem = self._refusal(conn, row, int(order_id), version, status)
-                if problem:
-                    reasons[str(order_id)] = [problem]
-            if reasons:
-                raise BulkRefused(reasons, what=f"{len(targets)} selected orders")
-            conn.execute(text(f"UPDATE {self.t.orders} SET status = :s WHERE order_id = ANY(:ids) AND status <> :s"),
-                         {"s": status, "ids": ids})
-        return len(targets)
-
-    def _refusal(self, conn, row, order_id: int, version, status: str) -> str | None:
-        if row is None:
-            return f"order {order_id} does not exist"
-        if version is not None and row["version"] != int(version):
-            who = sorted({c["changed_by"] for c in self.changes_since(conn, order_id, int(version))}) or ["someone"]
-            return f"changed by {', '.join(who)} after you loaded it"
-        try:
-            clean_order_field("status", status, row)
-        except ValidationError as exc:
-            return exc.message
-        return None
-
-    def cancel(self, user: str, targets: list[tuple[int, int | None]]) -> int:
-        return self.set_status(user, targets, "cancelled")
+    def _insert_items(self, conn: Connection, order_id: int, items: list[Item], *, first_line: int = 1) -> None:
+        """New lines of an order, numbered from `first_line` (the one place lines are inserted)."""
+        products = self.products().set_index("sku")
+        for line, item in enumerate(items, start=first_line):
+            conn.execute(text(f"INSERT INTO {self.t.order_items} (order_id, line_no, product_id, quantity, "
+                              "unit_price) VALUES (:id, :line, :product, :q, :p)"),
+                         {"id": order_id, "line": line, "product": products.loc[item.sku, "product_id"],
+                          "q": item.quantity, "p": item.unit_price})
 
     def create_order(self, user: str, draft: OrderDraft) -> int:
         problems: list[str] = []
@@ -435,7 +458,6 @@ class Orders:
             problems.append(exc.message)
         if problems:
             raise ValidationError(" ".join(problems))
-        products = self.products().set_index("sku")
         with self._writing("create_order", user, "create") as conn:
             customer_id = draft.customer_id or self._insert_customer(conn, customer)
             if draft.customer_id and not conn.execute(text(f"SELECT 1 FROM {self.t.customers} WHERE customer_id = :c"),
@@ -448,11 +470,7 @@ class Orders:
                 RETURNING order_id"""), {
                 "customer": customer_id, "subtotal": subtotal, "discount": discount, "shipping": shipping,
                 "count": sum(i.quantity for i in items), "address": address, "notes": notes, "user": user}).scalar()
-            for line, item in enumerate(items, start=1):
-                conn.execute(text(f"INSERT INTO {self.t.order_items} (order_id, line_no, product_id, quantity, "
-                                  "unit_price) VALUES (:id, :line, :product, :q, :p)"),
-                             {"id": order_id, "line": line, "product": products.loc[item.sku, "product_id"],
-                              "q": item.quantity, "p": item.unit_price})
+            self._insert_items(conn, order_id, items)
         return int(order_id)
 
     def _clean_customer(self, draft: OrderDraft) -> NewCustomer | None:
@@ -480,97 +498,83 @@ class Orders:
     # -- CSV ------------------------------------------------------------------------------
 
     def preview_import(self, data: bytes) -> ImportPreview:
-        """Check a CSV of order updates without writing: each row valid, or its reasons."""
+        """Check a CSV of order updates without writing: each row valid, or its reasons. What each
+        row would change is kept with the value the preview showed, which `apply_import` compares with."""
         try:
             content = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             return ImportPreview([], "The file is not UTF-8 text; save it as CSV (UTF-8).")
-        reader = csv.DictReader(io.StringIO(content, newline=""))
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
-        if not header:
-            return ImportPreview([], "The file is empty.")
-        if "order_id" not in header:
-            return ImportPreview([], "The file needs an order_id column.")
-        unknown = [h for h in header if h not in IMPORT_COLUMNS]
-        if unknown:
-            return ImportPreview([], f"Unknown column(s) {', '.join(unknown)}; the columns allowed are "
-                                     f"{', '.join(IMPORT_COLUMNS)}.")
-        raw_rows = []
-        for line, record in enumerate(reader, start=2):
-            raw_rows.append((line, {k.strip().lower(): read_cell((v or "").strip()) for k, v in record.items() if k}))
-            if len(raw_rows) > MAX_IMPORT_ROWS:
-                return ImportPreview([], f"The file has more than {MAX_IMPORT_ROWS:,} rows; split it.")
+        reader = csv.reader(io.StringIO(content, newline=""))
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+            if not any(header):
+                return ImportPreview([], "The file is empty.")
+            problem = _header_problem(header)
+            if problem:
+                return ImportPreview([], problem)
+            raw_rows = []
+            for values in reader:
+                if not any(v.strip() for v in values):
+                    continue                        # a blank line
+                raw_rows.append((reader.line_num, header, [read_cell(v.strip()) for v in values]))
+                if len(raw_rows) > MAX_IMPORT_ROWS:
+                    return ImportPreview([], f"The file has more than {MAX_IMPORT_ROWS:,} rows; split it.")
+        except csv.Error as exc:
+            return ImportPreview([], f"The file could not be read as CSV at line {reader.line_num}: {exc}.")
         if not raw_rows:
             return ImportPreview([], "The file has a header but no rows.")
-        ids = []
-        for _, record in raw_rows:
-            try:
-                ids.append(int(record.get("order_id", "")))
-            except ValueError:
-                pass
+        ids = [whole_number(dict(zip(h, v)).get("order_id", "")) for _, h, v in raw_rows]
         rows = self.db.rows("import_current_orders", f"""
             SELECT order_id, status, items_subtotal, discount, shipping_fee, shipping_address, notes, version
-            FROM {self.t.orders} WHERE order_id = ANY(:ids)""", {"ids": ids})
+            FROM {self.t.orders} WHERE order_id = ANY(:ids)""", {"ids": [i for i in ids if i is not None]})
         return ImportPreview(self._check_import(raw_rows, {r["order_id"]: r for r in rows}))
 
     def _check_import(self, raw_rows, current: dict[int, dict]) -> list[ImportRow]:
         checked, seen = [], set()
-        for line, record in raw_rows:
-            reasons, changes, order_id, version = [], {}, None, None
-            try:
-                order_id = int(record.get("order_id", ""))
-            except ValueError:
+        skus = set(self.products()["sku"])
+        for line, header, values in raw_rows:
+            record = dict(zip(header, values))
+            reasons, changes, version = [], {}, None
+            if len(values) != len(header):
+                reasons.append(f"it has {len(values)} fields where the header has {len(header)}")
+            order_id = whole_number(record.get("order_id", ""))
+            if order_id is None:
                 reasons.append(f"order_id '{record.get('order_id', '')}' is not a number")
-            if order_id is not None:
-                if order_id in seen:
-                    reasons.append(f"order {order_id} appears more than once")
+            elif order_id in seen:
+                reasons.append(f"order {order_id} appears more than once")
+            elif order_id not in current:
+                reasons.append(f"order {order_id} does not exist")
+            else:
                 seen.add(order_id)
-                row = current.get(order_id)
-                if row is None:
-                    reasons.append(f"order {order_id} does not exist")
-                else:
-                    if record.get("version"):
-                        try:
-                            version = int(record["version"])
-                            if version != row["version"]:
-                                reasons.append(f"order {order_id} changed since it was exported "
-                                               f"(version {version}, now {row['version']})")
-                        except ValueError:
-                            reasons.append(f"version '{record['version']}' is not a number")
-                    state = dict(row)
-                    for name in ORDER_FIELDS:
-                        if name not in record or (record[name] == "" and name not in ("notes",)):
-                            continue
-                        if record[name] == ("" if row[name] is None else str(row[name])):
-                            continue                  # as stored, even if the rules would tidy it
-                        try:
-                            value = clean_order_field(name, record[name], state)
-                        except ValidationError as exc:
-                            reasons.append(exc.message)
-                            continue
-                        if value != row[name]:
-                            changes[name] = (row[name], value)
-                            state[name] = value
+                row = current[order_id]
+                if record.get("version"):
+                    version = whole_number(record["version"])
+                    if version is None:
+                        reasons.append(f"version '{record['version']}' is not a whole number")
+                    elif version != row["version"]:
+                        reasons.append(f"order {order_id} changed since it was exported "
+                                       f"(version {version}, now {row['version']})")
+                wanted = {name: record[name] for name in ORDER_FIELDS if name in record
+                          and (record[name] != "" or name == "notes") and not same_value(name, record[name], row[name])}
+                try:
+                    order, _, _ = final_order(row, wanted, skus)     # the same rule as the form
+                    changes = {name: (row[name], value) for name, value in order.items()
+                               if not same_value(name, value, row[name])}
+                except ValidationError as exc:
+                    reasons.append(exc.message)
             checked.append(ImportRow(line, order_id, changes, reasons, version))
         return checked
 
     def apply_import(self, user: str, preview: ImportPreview) -> int:
-        """Apply a previewed import in one transaction, re-checked against the rows as they are now."""
+        """Apply a previewed import in one transaction: each change is compared with the value the
+        preview showed (and a row with a version column with that version), then checked against
+        the order as it will be. All rows or none."""
         if not preview.valid:
             raise ValidationError(preview.problem or "Fix the rows marked invalid before applying.")
-        batch = str(uuid.uuid4())
-        with self._writing("import_orders", user, "import", batch) as conn:
-            ids = [r.order_id for r in preview.rows]
-            locked = self._lock(conn, ids)
-            raw = [(r.line, {"order_id": str(r.order_id), **({"version": str(r.version)} if r.version else {}),
-                             **{k: str(new) for k, (_, new) in r.changes.items()}}) for r in preview.rows]
-            rows = self._check_import(raw, locked)
-            refused = {f"line {r.line}": r.reasons for r in rows if r.reasons}
-            if refused:
-                raise BulkRefused(refused, what="rows (the orders changed since the preview)")
-            for row in rows:
-                self._update_order(conn, row.order_id, {k: new for k, (_, new) in row.changes.items()})
-        return sum(1 for r in rows if r.changes)
+        batch = {f"line {r.line}": (r.order_id, r.edits()) for r in preview.rows if r.changes}
+        versions = {f"line {r.line}": r.version for r in preview.rows if r.changes and r.version is not None}
+        return self._apply_all("import_orders", user, "import", batch, versions=versions,
+                               what="rows (the orders changed since the preview)")
 
     def check_export(self, search: str | None, filters: tuple) -> None:
         """Refuse a search or filter the export cannot use, before anything is streamed: a

@@ -89,7 +89,7 @@ def test_a_conflicting_change_is_shown_and_can_be_re_applied(served, page, sql):
     row = open_order_in_grid(page, served, order_id)
     sql("UPDATE retail360.orders SET notes = 'changed in psql' WHERE order_id = %s", order_id)
     edit(row, "notes", "my note")
-    conflict = page.get_by_text(f"Order {order_id} was changed by postgres (outside the app) after you loaded it")
+    conflict = page.get_by_text(f"Order {order_id}: notes was changed by postgres (outside the app) after you loaded it")
     conflict.wait_for()
     page.get_by_text("changed in psql").first.wait_for()
     assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("changed in psql",)]

@@ -56,6 +56,14 @@ def test_a_reversed_price_range_is_explained_where_the_cards_were(state):
     assert state.error == "" and card_count(browse) == PAGE_SIZE and state.price_max == 100
 
 
+@pytest.mark.parametrize("typed", ["shirt\x00", "x" * 300])
+def test_a_search_that_is_not_plain_text_is_explained_not_widened(state, typed):
+    browse = BrowseTab(state=state)
+    browse.search.value = typed
+    said = message(browse)
+    assert "product search" in said and ("control or invisible" in said or "at most 200" in said)
+
+
 def test_a_price_that_is_not_a_number_is_explained_and_the_filter_kept(state):
     browse = BrowseTab(state=state)
     browse.price_max.value = "50"

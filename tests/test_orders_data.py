@@ -14,6 +14,7 @@ from sqlalchemy import text
 from data.changes import ChangeFeed
 from data.errors import Category, PermissionDenied, ValidationError
 from data.order_rules import STATUSES, TRANSITIONS, clean_customer_field, clean_order_field
+from data.order_rules import Edit
 from data.orders import BulkRefused, EditorPolicy, NewCustomer, OrderConflict, OrderDraft, Orders, csv_lines
 from data.paging import PageQuery
 
@@ -36,9 +37,22 @@ def audit_count(db, tables, order_id=None):
     return db.scalar("audit", f"SELECT count(*) FROM {tables.audit_log} {where}", {"id": order_id})
 
 
+def seen_now(orders, order_id, field):
+    """What a person who loaded the order just now sees in `field`."""
+    if field == "items":
+        return [(r.sku, r.quantity, r.unit_price) for r in orders.items(order_id).itertuples()]
+    order = orders.order(order_id)
+    return order["name" if field == "customer" else field] if field != "version" else order["version"]
+
+
+def change(orders, user, order_id, field, value):
+    """One field changed by someone who saw the order as it is now."""
+    return orders.save(user, order_id, [Edit(field, seen_now(orders, order_id, field), value)])
+
+
 def an_order(db, tables, status):
-    return db.rows("pick", f"SELECT order_id, version FROM {tables.orders} WHERE status = :s ORDER BY order_id LIMIT 1",
-                   {"s": status})[0]
+    return db.rows("pick", f"SELECT order_id, version, status, shipping_fee FROM {tables.orders} WHERE status = :s "
+                           "ORDER BY order_id LIMIT 1", {"s": status})[0]
 
 
 # -- the rules, as a table ------------------------------------------------------------------
@@ -101,7 +115,7 @@ def test_customer_fields(field, value, ok):
 def test_a_valid_edit_is_saved_versioned_and_audited(db, tables, orders):
     target = an_order(db, tables, "pending")
     before = audit_count(db, tables, target["order_id"])
-    row = orders.update_field(EDITOR, target["order_id"], "status", "confirmed", target["version"])
+    row = change(orders, EDITOR, target["order_id"], "status", "confirmed")
     assert row["status"] == "confirmed" and row["version"] == target["version"] + 1
     assert row["modified_by"] == EDITOR
     audit = db.rows("audit", f"SELECT field, old_value, new_value, changed_by, action, version FROM {tables.audit_log} "
@@ -119,20 +133,20 @@ def test_an_invalid_edit_writes_nothing(db, tables, orders, field, value):
     target = an_order(db, tables, "pending")
     before_row, before_audit = order_row(db, tables, target["order_id"]), audit_count(db, tables)
     with pytest.raises(ValidationError) as caught:
-        orders.update_field(EDITOR, target["order_id"], field, value, target["version"])
+        change(orders, EDITOR, target["order_id"], field, value)
     assert caught.value.category is Category.VALIDATION
     assert order_row(db, tables, target["order_id"]) == before_row and audit_count(db, tables) == before_audit
 
 
 def test_customer_details_edit_updates_the_customer(db, tables, orders):
     target = an_order(db, tables, "delivered")
-    row = orders.update_field(EDITOR, target["order_id"], "customer", "Renamed Person", target["version"])
+    row = change(orders, EDITOR, target["order_id"], "customer", "Renamed Person")
     assert row["customer"] == "Renamed Person"
     taken = db.scalar("other", f"SELECT email FROM {tables.customers} WHERE customer_id <> "
                               f"(SELECT customer_id FROM {tables.orders} WHERE order_id = :id) LIMIT 1",
                       {"id": target["order_id"]})
     with pytest.raises(ValidationError, match="already belongs"):
-        orders.update_field(EDITOR, target["order_id"], "email", taken.upper(), target["version"])
+        change(orders, EDITOR, target["order_id"], "email", taken.upper())
 
 
 # -- who may write --------------------------------------------------------------------------
@@ -140,8 +154,8 @@ def test_customer_details_edit_updates_the_customer(db, tables, orders):
 def test_a_viewer_is_refused_by_the_data_layer(db, tables, orders):
     target = an_order(db, tables, "pending")
     before = order_row(db, tables, target["order_id"])
-    for attempt in (lambda: orders.update_field("viewer@example.com", target["order_id"], "notes", "x", None),
-                    lambda: orders.set_status("viewer@example.com", [(target["order_id"], None)], "confirmed"),
+    for attempt in (lambda: change(orders, "viewer@example.com", target["order_id"], "notes", "x"),
+                    lambda: orders.set_status("viewer@example.com", [(target["order_id"], "pending")], "confirmed"),
                     lambda: orders.create_order("viewer@example.com", OrderDraft("C0000001", None, (("ELE-10001", 1, 5),),
                                                                                  "1 Main St"))):
         with pytest.raises(PermissionDenied) as caught:
@@ -161,19 +175,42 @@ def test_everyone_may_edit_with_a_star():
 def test_second_of_two_sessions_editing_the_same_order_is_a_conflict(db, tables):
     alice, bob = (Orders(db, tables, EditorPolicy(("*",))) for _ in range(2))
     target = an_order(db, tables, "pending")
-    seen = target["version"]                                   # both loaded the same row
-    alice.update_field("alice@example.com", target["order_id"], "notes", "alice was here", seen)
+    seen = seen_now(alice, target["order_id"], "notes")         # both loaded the same row
+    alice.save("alice@example.com", target["order_id"], [Edit("notes", seen, "alice was here")])
     with pytest.raises(OrderConflict) as caught:
-        bob.update_field("bob@example.com", target["order_id"], "notes", "bob overwrites", seen)
+        bob.save("bob@example.com", target["order_id"], [Edit("notes", seen, "bob overwrites")])
     conflict = caught.value
     assert conflict.category is Category.CONFLICT and "alice@example.com" in conflict.message
-    assert [(c["field"], c["new_value"], c["changed_by"]) for c in conflict.changes] == \
-        [("notes", "alice was here", "alice@example.com")]
-    assert conflict.current["notes"] == "alice was here" and conflict.current["version"] == seen + 1
+    assert [(c["field"], c["old_value"], c["new_value"], c["changed_by"]) for c in conflict.changes] == \
+        [("notes", seen, "alice was here", "alice@example.com")]
+    assert conflict.current["notes"] == "alice was here" and conflict.current["version"] == target["version"] + 1
     assert order_row(db, tables, target["order_id"])["notes"] == "alice was here"
-    # Re-applying on the current version works.
-    bob.update_field("bob@example.com", target["order_id"], "notes", "bob overwrites", conflict.current["version"])
+    # Re-applying over what is there now works.
+    bob.save("bob@example.com", target["order_id"], [Edit("notes", conflict.current["notes"], "bob overwrites")])
     assert order_row(db, tables, target["order_id"])["notes"] == "bob overwrites"
+
+
+@pytest.mark.parametrize("field, first, second", [("customer", "Ana First", "Bo Second"),
+                                                  ("email", "first@example.com", "second@example.com")])
+def test_customer_fields_are_compared_with_what_was_seen_too(db, tables, field, first, second):
+    alice, bob = (Orders(db, tables, EditorPolicy(("*",))) for _ in range(2))
+    target = an_order(db, tables, "pending")
+    seen = seen_now(alice, target["order_id"], field)
+    alice.save("alice@example.com", target["order_id"], [Edit(field, seen, first)])
+    with pytest.raises(OrderConflict) as caught:
+        bob.save("bob@example.com", target["order_id"], [Edit(field, seen, second)])
+    assert caught.value.changes[0]["changed_by"] == "alice@example.com"
+    assert seen_now(alice, target["order_id"], field) == first
+
+
+def test_a_change_to_another_field_is_kept_and_mine_applied(db, tables):
+    alice, bob = (Orders(db, tables, EditorPolicy(("*",))) for _ in range(2))
+    target = an_order(db, tables, "pending")
+    name, notes = (seen_now(alice, target["order_id"], f) for f in ("customer", "notes"))
+    alice.save("alice@example.com", target["order_id"], [Edit("customer", name, "Changed By Alice")])
+    bob.save("bob@example.com", target["order_id"], [Edit("notes", notes, "bob's note")])
+    assert (seen_now(bob, target["order_id"], "customer"), seen_now(bob, target["order_id"], "notes")) == \
+        ("Changed By Alice", "bob's note"), "only what Bob changed was written"
 
 
 def test_a_change_made_with_plain_sql_is_a_conflict_too(pg, db, tables, database_name, orders):
@@ -181,7 +218,7 @@ def test_a_change_made_with_plain_sql_is_a_conflict_too(pg, db, tables, database
     with psycopg.connect(pg.admin_dsn(database_name), autocommit=True) as outside:
         outside.execute(f"UPDATE {tables.orders} SET shipping_fee = 42 WHERE order_id = %s", (target["order_id"],))
     with pytest.raises(OrderConflict) as caught:
-        orders.update_field(EDITOR, target["order_id"], "shipping_fee", "1", target["version"])
+        orders.save(EDITOR, target["order_id"], [Edit("shipping_fee", target["shipping_fee"], "1")])
     assert caught.value.changes[0]["changed_by"] == "postgres (outside the app)"
     assert caught.value.changes[0]["field"] == "shipping_fee"
     assert order_row(db, tables, target["order_id"])["shipping_fee"] == Decimal("42.00")
@@ -198,8 +235,8 @@ def thousand_targets(db, tables):
 
 def test_bulk_of_1000_with_one_bad_row_writes_nothing(db, tables, orders):
     rows = thousand_targets(db, tables)
-    targets = [(r["order_id"], r["version"]) for r in rows]
-    targets[500] = (targets[500][0], targets[500][1] + 7)     # one row the user saw at another version
+    targets = [(r["order_id"], r["status"]) for r in rows]
+    targets[500] = (targets[500][0], "shipped")                # one row the person saw with another status
     before = audit_count(db, tables)
     with pytest.raises(BulkRefused) as caught:
         orders.set_status(EDITOR, targets, "returned")
@@ -213,8 +250,7 @@ def test_bulk_of_1000_with_one_bad_row_writes_nothing(db, tables, orders):
 def test_bulk_refuses_impossible_transitions_with_reasons(db, tables, orders):
     pending, delivered = an_order(db, tables, "pending"), an_order(db, tables, "delivered")
     with pytest.raises(BulkRefused) as caught:
-        orders.set_status(EDITOR, [(pending["order_id"], pending["version"]),
-                                   (delivered["order_id"], delivered["version"])], "shipped")
+        orders.set_status(EDITOR, [(pending["order_id"], "pending"), (delivered["order_id"], "delivered")], "shipped")
     assert caught.value.reasons == {
         str(pending["order_id"]): ["An order that is pending cannot become shipped; it can go to confirmed or cancelled."],
         str(delivered["order_id"]): ["An order that is delivered cannot become shipped; it can go to returned."]}
@@ -223,7 +259,7 @@ def test_bulk_refuses_impossible_transitions_with_reasons(db, tables, orders):
 def test_bulk_of_1000_applies_in_one_batch_and_the_audit_matches(db, tables, orders):
     rows = thousand_targets(db, tables)
     before = audit_count(db, tables)
-    assert orders.set_status(EDITOR, [(r["order_id"], r["version"]) for r in rows], "returned") == 1000
+    assert orders.set_status(EDITOR, [(r["order_id"], r["status"]) for r in rows], "returned") == 1000
     audit = db.frame("audit", f"SELECT order_id, field, old_value, new_value, batch_id, action FROM {tables.audit_log} "
                               "ORDER BY audit_id")[before:]
     assert len(audit) == 1000 and audit["batch_id"].nunique() == 1 and set(audit["action"]) == {"bulk"}
@@ -276,10 +312,11 @@ def test_form_saves_items_fields_and_customer_in_one_transaction(db, tables, ord
     order_id = target["order_id"]
     lines = [(r.sku, r.quantity, r.unit_price) for r in orders.items(order_id).itertuples()]
     new_sku = next(sku for sku in ("BOO-10183", "BOO-10184") if sku != lines[0][0])
+    seen = {f: seen_now(orders, order_id, f) for f in ("items", "discount", "status", "notes", "address")}
     lines = lines[:1] + [(new_sku, 3, "7.25")]
-    saved = orders.save_order(EDITOR, order_id, target["version"], items=lines,
-                              order={"discount": "2", "status": "confirmed", "notes": "gift"},
-                              customer={"address": "77 Queen Street"})
+    new = {"items": lines, "discount": "2", "status": "confirmed", "notes": "gift", "address": "77 Queen Street"}
+    orders.save(EDITOR, order_id, [Edit(f, seen[f], new[f]) for f in new])
+    saved = orders.order(order_id)
     assert saved["status"] == "confirmed" and saved["notes"] == "gift" and saved["address"] == "77 Queen Street"
     items = orders.items(order_id)
     assert list(items["sku"]) == [lines[0][0], new_sku]
@@ -290,9 +327,10 @@ def test_form_saves_items_fields_and_customer_in_one_transaction(db, tables, ord
 def test_form_with_any_bad_field_changes_nothing(db, tables, orders):
     target = an_order(db, tables, "pending")
     before_row, before_items = order_row(db, tables, target["order_id"]), orders.items(target["order_id"])
+    new = {"items": [("ELE-10001", 2, "5")], "notes": "ok", "status": "delivered", "email": "broken"}
     with pytest.raises(ValidationError) as caught:
-        orders.save_order(EDITOR, target["order_id"], target["version"], items=[("ELE-10001", 2, "5")],
-                          order={"notes": "ok", "status": "delivered"}, customer={"email": "broken"})
+        orders.save(EDITOR, target["order_id"], [Edit(f, seen_now(orders, target["order_id"], f), v)
+                                                 for f, v in new.items()])
     assert "cannot become delivered" in caught.value.message and "not an e-mail" in caught.value.message
     assert order_row(db, tables, target["order_id"]) == before_row
     pd.testing.assert_frame_equal(orders.items(target["order_id"]), before_items)
@@ -359,10 +397,12 @@ def test_import_rechecks_rows_changed_after_the_preview(db, tables, orders):
     target = an_order(db, tables, "pending")
     preview = orders.preview_import(csv_of([f"{target['order_id']},confirmed,x"]))
     assert preview.valid
-    orders.set_status(EDITOR, [(target["order_id"], target["version"])], "cancelled")
+    orders.set_status(EDITOR, [(target["order_id"], "pending")], "cancelled")
     with pytest.raises(BulkRefused) as caught:
         orders.apply_import(EDITOR, preview)
-    assert "cannot become confirmed" in caught.value.reasons["line 2"][0]
+    assert "status was changed by ops@example.com after you loaded it (you saw pending, it is now cancelled)" in \
+        caught.value.reasons["line 2"][0]
+    assert orders.order(target["order_id"])["status"] == "cancelled"
 
 
 def test_export_streams_every_matching_order(db, tables, orders):
@@ -463,8 +503,61 @@ def test_form_consolidates_a_product_found_on_two_lines(db, tables, orders):
         conn.execute(text(f"INSERT INTO {tables.order_items} (order_id, line_no, product_id, quantity, unit_price) "
                           f"SELECT order_id, 99, product_id, 1, unit_price FROM {tables.order_items} "
                           "WHERE order_id = :id AND line_no = :line"), {"id": order_id, "line": int(first["line_no"])})
-    version = orders.order(order_id)["version"]
+    seen = seen_now(orders, order_id, "items")
     lines = [(r.sku, r.quantity, r.unit_price) for r in orders.items(order_id).drop_duplicates("sku").itertuples()]
-    orders.save_order(EDITOR, order_id, version, items=lines, order={"discount": "0"})
+    orders.save(EDITOR, order_id, [Edit("items", seen, lines), Edit("discount", orders.order(order_id)["discount"], "0")])
     items = orders.items(order_id)
     assert items["sku"].is_unique and len(items) == len(lines)
+
+
+@pytest.mark.parametrize("search, total", [("²", 0), ("١٢", 0), ("1_0", 0), ("#12", 1), ("12", 1), ("  #12 ", 1)])
+def test_a_search_that_is_not_an_order_number_never_widens_to_every_order(orders, search, total):
+    page = orders.page(PageQuery(size=5), search=search)
+    assert page.total == total
+    if total:
+        assert list(page.rows["order_id"]) == [12]
+
+
+@pytest.mark.parametrize("search, says", [("ana\x00", "control or invisible characters"),
+                                          ("a\u200bb", "control or invisible characters"),
+                                          ("x" * 201, "type at most 200")])
+def test_a_search_that_is_not_plain_text_is_refused_with_a_reason(orders, search, says):
+    with pytest.raises(ValidationError) as caught:
+        orders.page(PageQuery(size=5), search=search)
+    assert says in caught.value.message
+
+
+def test_import_edge_cases_are_reasons_not_crashes(db, tables, orders):
+    """A field over the CSV reader's limit, a repeated column, a row with more fields than the header,
+    order numbers Python would read (1_0, Arabic-Indic digits, +5): each is said, nothing crashes."""
+    target = an_order(db, tables, "pending")
+    big = orders.preview_import(b"order_id,notes\n" + f"{target['order_id']},".encode() + b"x" * 200_000 + b"\n")
+    assert "could not be read as CSV at line" in big.problem
+    twice = orders.preview_import(csv_of([f"{target['order_id']},x,y"], header="order_id,notes,notes"))
+    assert "notes appear more than once" in twice.problem
+    extra = orders.preview_import(csv_of([f"{target['order_id']},ok,surprise"], header="order_id,notes"))
+    assert "it has 3 fields where the header has 2" in extra.rows[0].reasons[0]
+    odd_ids = orders.preview_import(csv_of(["1_0,x", "١٢,x", "+5,x"], header="order_id,notes"))
+    assert all("is not a number" in r.reasons[0] for r in odd_ids.rows)
+
+
+def test_import_judges_fee_and_discount_together_as_the_form_does(db, tables, orders):
+    target = an_order(db, tables, "pending")
+    order = orders.order(target["order_id"])
+    ceiling = order["items_subtotal"] + Decimal("20.00")
+    preview = orders.preview_import(csv_of([f"{target['order_id']},20.00,{ceiling}"],
+                                           header="order_id,shipping_fee,discount"))
+    assert preview.valid, preview.frame().to_dict("records")
+    orders.apply_import(EDITOR, preview)
+    assert orders.order(target["order_id"])["discount"] == ceiling
+
+
+def test_import_without_a_version_compares_with_what_the_preview_showed(db, tables, orders):
+    target = an_order(db, tables, "pending")
+    preview = orders.preview_import(csv_of([f"{target['order_id']},pending,from the file"]))
+    colleague = Orders(db, tables, EditorPolicy(("*",)))
+    change(colleague, "kim@example.com", target["order_id"], "notes", "kim, after the preview")
+    with pytest.raises(BulkRefused) as caught:
+        orders.apply_import(EDITOR, preview)
+    assert "notes was changed by kim@example.com after you loaded it" in caught.value.reasons["line 2"][0]
+    assert orders.order(target["order_id"])["notes"] == "kim, after the preview"

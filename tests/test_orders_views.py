@@ -160,8 +160,57 @@ def test_the_form_saves_a_status_change_and_shows_history(make_state, db, tables
     form.status.value = "confirmed"
     form._save()
     assert form.notice.startswith(f"Order {order_id} saved") and form.error == ""
-    assert list(form.history.value["To"])[-1] == "confirmed"
-    assert "ops@example.com" in set(form.audit.value["Who"])
+    history = form._history_view()                  # the History tab, opened
+    assert list(history.statuses.value["To"])[-1] == "confirmed"
+    assert "ops@example.com" in set(history.audit.value["Who"])
+
+
+def test_the_form_sends_only_what_the_person_changed(make_state, db, tables):
+    """A colleague renames the customer while the form is open; the person edits only the notes:
+    the colleague's change stays."""
+    state = make_state()
+    order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' LIMIT 1")
+    form = OrderForm(state=state, order_id=order_id)
+    with db.transaction("colleague") as conn:
+        conn.execute(text(f"UPDATE {tables.customers} SET name = 'Renamed By A Colleague' WHERE customer_id = "
+                          f"(SELECT customer_id FROM {tables.orders} WHERE order_id = :id)"), {"id": order_id})
+    form.notes.value = "leave at the door"
+    assert [e.field for e in form.edits()] == ["notes"]
+    form._save()
+    assert form.error == "" and "saved" in form.notice
+    order = state.orders.order(order_id)
+    assert (order["name"], order["notes"]) == ("Renamed By A Colleague", "leave at the door")
+
+
+def test_the_form_refuses_a_field_changed_since_it_was_opened_and_says_by_whom(make_state, db, tables):
+    state = make_state()
+    order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' LIMIT 1")
+    form = OrderForm(state=state, order_id=order_id)
+    with db.transaction("colleague") as conn:
+        conn.execute(text("SELECT set_config('app.user', 'kim@example.com', true)"))
+        conn.execute(text(f"UPDATE {tables.orders} SET notes = 'kim was first' WHERE order_id = :id"), {"id": order_id})
+    form.notes.value = "mine"
+    form._save()
+    assert "notes was changed by kim@example.com" in form.error and "Your changes were: notes: mine" in form.error
+    assert state.orders.order(order_id)["notes"] == "kim was first" and form.notes.value == "kim was first"
+
+
+def test_saving_an_unchanged_form_writes_nothing(make_state, db, tables):
+    state = make_state()
+    order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' LIMIT 1")
+    version = state.orders.order(order_id)["version"]
+    form = OrderForm(state=state, order_id=order_id)
+    form._save()
+    assert "Nothing has changed" in form.notice and state.orders.order(order_id)["version"] == version
+
+
+def test_a_link_to_an_order_that_does_not_exist_shows_a_message_and_no_form(make_state):
+    form = OrderForm(state=make_state(), order_id=987654321)
+    assert form.missing and "There is no order 987654321" in form.error
+    panel = form.__panel__()
+    assert not any(isinstance(c, type(form.save)) for c in panel.select()), "nothing to save"
+    form._save()
+    form._cancel()                        # neither raises nor writes
 
 
 def test_a_new_order_from_the_form(make_state, db, tables):
@@ -194,3 +243,13 @@ def test_today_cards_follow_the_data(make_state):
     summary = state.orders.today()
     assert f"{summary['orders']:,}" in view.cards.pane.object
     assert isinstance(view.top_quantity.value, pd.DataFrame)
+
+
+@pytest.mark.parametrize("typed, says", [("ana\x00", "control or invisible characters"), ("²", "")])
+def test_a_search_that_is_not_plain_text_is_explained_and_never_lists_every_order(make_state, typed, says):
+    state = make_state()
+    grid = OrdersGrid(state=state)
+    state.search = typed
+    assert says in grid.table.message
+    if not says:
+        assert grid.table.page.total == 0, "a superscript digit is not an order number: nothing matches"

@@ -12,12 +12,12 @@ import param
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from data.errors import AppError, ValidationError
-from data.order_rules import allowed_statuses, clean_customer_field, clean_money, clean_text
+from data.order_rules import ITEMS, Edit, allowed_statuses, clean_customer_field, clean_money, clean_text, same_value
 from data.orders import NewCustomer, OrderConflict, OrderDraft
 
 from .. import format as fmt
 from ..markup import HTML, html
-from ..widgets import outcome_alerts
+from ..widgets import LazyTabs, outcome_alerts
 from .state import OrdersState
 
 ITEM_COLUMNS = ["sku", "product", "quantity", "unit_price", "subtotal"]
@@ -31,6 +31,7 @@ class OrderForm(pn.viewable.Viewer):
     order_id = param.Integer(default=0, doc="The order being edited; 0 for a new order.")
     error = param.String(default="")
     notice = param.String(default="")
+    missing = param.Boolean(default=False, doc="The order does not exist: only the message is shown.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -73,12 +74,9 @@ class OrderForm(pn.viewable.Viewer):
         self.cancel_order = pmui.Button(label="Cancel this order", variant="outlined", color="error", visible=False)
         self.save.on_click(self._save)
         self.cancel_order.on_click(self._cancel)
-        self.history = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
-                                            sizing_mode="stretch_width", height=180, layout="fit_columns",
-                                            formatters={"changed_at": WHEN})
-        self.audit = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width",
-                                          height=240, layout="fit_columns", formatters={"changed_at": WHEN})
+        self._history: OrderHistory | None = None          # built when its tab is first opened
         self._loaded: dict = {}
+        self._seen: dict = {}                               # each field as the form showed it
         self.load()
 
     # -- loading --------------------------------------------------------------------------
@@ -99,7 +97,8 @@ class OrderForm(pn.viewable.Viewer):
             return
         order = s.orders.order(self.order_id)
         if order is None:
-            self.error = f"There is no order {self.order_id}."
+            self.param.update(missing=True, error=f"There is no order {self.order_id}: check the number, or "
+                                                  "find the order in the grid.")
             return
         self._loaded = order
         self.customer_name.value, self.customer_email.value, self.customer_address.value = order["name"], order["email"], order["address"]
@@ -109,19 +108,15 @@ class OrderForm(pn.viewable.Viewer):
         self.status.param.update(options=options, value=order["status"], disabled=not s.can_edit or len(options) == 1)
         items = s.orders.items(self.order_id)
         self.items.value = items[ITEM_COLUMNS].copy()
+        self._seen = {**self._shown(), ITEMS: self._lines()}
         times = s.local_times(pd.DataFrame([order]))
         self.facts.object = html("Order <b>{}</b> · customer {} · created {:%Y-%m-%d %H:%M} · modified "
                                  "{:%Y-%m-%d %H:%M} by {} · version {}", order["order_id"], order["customer_id"],
                                  times["created_at"].iloc[0], times["modified_at"].iloc[0], order["modified_by"],
                                  order["version"])
         self.cancel_order.visible = s.can_edit and "cancelled" in allowed_statuses(order["status"])
-        history = s.local_times(s.orders.status_history(self.order_id))
-        self.history.value = history.rename(columns={"changed_at": "When", "from_status": "From", "to_status": "To",
-                                                     "changed_by": "Who"})
-        audit = s.local_times(s.orders.audit_trail(self.order_id))
-        self.audit.value = audit.rename(columns={"changed_at": "When", "changed_by": "Who", "action": "Action",
-                                                 "entity": "Table", "field": "Field", "old_value": "Before",
-                                                 "new_value": "After", "batch_id": "Batch"})
+        if self._history is not None:
+            self._history.shown()
         self._show_customer_mode()
         self._update_totals()
 
@@ -203,38 +198,54 @@ class OrderForm(pn.viewable.Viewer):
     def _lines(self) -> list[tuple]:
         return [(r.sku, r.quantity, r.unit_price) for r in self.items.value.itertuples()]
 
+    def _shown(self) -> dict:
+        """Every field as it is on screen now, by the names the data layer takes."""
+        return {"status": self.status.value, "discount": self.discount.value, "shipping_fee": self.shipping_fee.value,
+                "shipping_address": self.shipping_address.value, "notes": self.notes.value,
+                "name": self.customer_name.value, "email": self.customer_email.value,
+                "address": self.customer_address.value}
+
+    def edits(self) -> list[Edit]:
+        """What the person changed since the form was loaded, each with the value it showed then."""
+        now = {**self._shown(), ITEMS: self._lines()}
+        return [Edit(field, seen, now[field]) for field, seen in self._seen.items()
+                if not same_value(field, now[field], seen)]
+
     def _save(self, _=None) -> None:
+        if self.missing:
+            return
         if self._field_problems():
             self.param.update(error="Some fields need attention (marked in red). Nothing was saved.", notice="")
             return
         s = self.state
-        try:
-            if self.order_id:
-                with s.writing():
-                    saved = s.orders.save_order(
-                        s.user, self.order_id, self._loaded["version"], items=self._lines(),
-                        order={"status": self.status.value, "discount": self.discount.value,
-                               "shipping_fee": self.shipping_fee.value, "shipping_address": self.shipping_address.value,
-                               "notes": self.notes.value},
-                        customer={"name": self.customer_name.value, "email": self.customer_email.value,
-                                  "address": self.customer_address.value})
-                notice = f"Order {saved['order_id']} saved (version {saved['version']})."
-            else:
+        if not self.order_id:
+            try:
                 with s.writing():
                     created = s.orders.create_order(s.user, self._draft())
-                s.param.update(order=created)          # the workspace reopens the form on the new order
+            except AppError as exc:
+                self.param.update(error=f"{exc.message} Nothing was saved.", notice="")
                 return
+            s.param.update(order=created)              # the workspace reopens the form on the new order
+            return
+        edits = self.edits()
+        if not edits:
+            self.param.update(error="", notice="Nothing has changed, so there was nothing to save.")
+            return
+        try:
+            with s.writing():
+                saved = s.orders.save(s.user, self.order_id, edits)
         except OrderConflict as conflict:
-            who = ", ".join(sorted({c["changed_by"] for c in conflict.changes})) or "someone"
             self.load()
-            self.error = (f"Order {self.order_id} was changed by {who} after you opened it; your changes were not "
-                          "saved. The form now shows the current order: make your change again and save.")
+            yours = "; ".join(f"{e.field}: {_short(e.new)}" for e in edits)
+            self.param.update(notice="", error=f"{conflict.reason}. Nothing was saved; the form now shows the order as "
+                                               f"it is. Your changes were: {yours}.")
             return
         except AppError as exc:
             self.param.update(error=f"{exc.message} Nothing was saved.", notice="")
             return
         self.load()
-        self.param.update(error="", notice=notice)
+        changed = ", ".join(e.field.replace("_", " ") for e in edits)
+        self.param.update(error="", notice=f"Order {self.order_id} saved (version {saved['version']}): {changed}.")
 
     def _draft(self) -> OrderDraft:
         existing = self.customer_mode.value == "Existing customer"
@@ -246,9 +257,11 @@ class OrderForm(pn.viewable.Viewer):
 
     def _cancel(self, _=None) -> None:
         s = self.state
+        if self.missing:
+            return
         try:
             with s.writing():
-                s.orders.cancel(s.user, [(self.order_id, self._loaded["version"])])
+                s.orders.cancel(s.user, [(self.order_id, self._seen["status"])])
         except AppError as exc:
             message = exc.message + (" " + "; ".join(sum(exc.reasons.values(), [])) if hasattr(exc, "reasons") else "")
             self.param.update(error=message, notice="")
@@ -267,9 +280,49 @@ class OrderForm(pn.viewable.Viewer):
             HTML(html("<b>Items</b>")), self.items, pn.Row(self.add_line, self.remove_lines),
             pn.Row(self.shipping_fee, self.discount), self.totals, self.notes,
             pn.Row(self.save, self.cancel_order), sizing_mode="stretch_width")
-        history = pn.Column(HTML(html("<b>Status history</b>")), self.history,
-                            HTML(html("<b>Audit trail</b> (who, when, field, before → after)")), self.audit,
-                            sizing_mode="stretch_width")
+        if self.missing:
+            return outcome_alerts(self.param.error, self.param.notice)
         if not self.order_id:
             return details
-        return pmui.Tabs(("Details", details), ("History", history), sizing_mode="stretch_width")
+        return LazyTabs([("Details", lambda: details), ("History", self._history_view)])
+
+    def _history_view(self) -> "OrderHistory":
+        self._history = OrderHistory(state=self.state, order_id=self.order_id)
+        return self._history
+
+
+class OrderHistory(pn.viewable.Viewer):
+    """The order's status history and audit trail, read when the tab is opened and again when it is
+    shown after a save (tables in a tab never shown are not filled: the browser has not built them)."""
+
+    state = param.ClassSelector(class_=OrdersState)
+    order_id = param.Integer(default=0)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.statuses = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True,
+                                             sizing_mode="stretch_width", height=180, layout="fit_columns",
+                                             formatters={"When": WHEN})
+        self.audit = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width",
+                                          height=240, layout="fit_columns", formatters={"When": WHEN})
+        self.shown()
+
+    def shown(self) -> None:
+        s = self.state
+        history = s.local_times(s.orders.status_history(self.order_id))
+        self.statuses.value = history.rename(columns={"changed_at": "When", "from_status": "From", "to_status": "To",
+                                                      "changed_by": "Who"})
+        audit = s.local_times(s.orders.audit_trail(self.order_id))
+        self.audit.value = audit.rename(columns={"changed_at": "When", "changed_by": "Who", "action": "Action",
+                                                 "entity": "Table", "field": "Field", "old_value": "Before",
+                                                 "new_value": "After", "batch_id": "Batch"})
+
+    def __panel__(self):
+        return pn.Column(HTML(html("<b>Status history</b>")), self.statuses,
+                         HTML(html("<b>Audit trail</b> (who, when, field, before → after)")), self.audit,
+                         sizing_mode="stretch_width")
+
+
+def _short(value) -> str:
+    text = "''" if value in (None, "") else str(value) if not isinstance(value, list) else f"{len(value)} lines"
+    return text if len(text) <= 60 else text[:57] + "…"

@@ -8,7 +8,7 @@ import param
 from bokeh.models.widgets.tables import DateFormatter, NumberFormatter
 
 from data.errors import AppError
-from data.order_rules import STATUSES, TRANSITIONS
+from data.order_rules import STATUSES, TRANSITIONS, Edit
 from data.orders import BulkRefused, OrderConflict
 
 from .. import format as fmt
@@ -121,10 +121,11 @@ class OrdersGrid(pn.viewable.Viewer):
         self.bulk_cancel.label = f"Cancel {fmt.plural(count, 'order')}" if count else "Cancel ticked orders"
 
     def _edit(self, before: dict, column: str, value) -> dict | None:
+        """Save one cell: the value the row showed is what the data layer compares with."""
         s = self.state
         try:
             with s.writing(reread=False):        # the edited row is patched in place
-                row = s.orders.update_field(s.user, before["order_id"], column, value, before["version"])
+                row = s.orders.save(s.user, before["order_id"], [Edit(column, before.get(column), value)])
         except OrderConflict as conflict:
             self._show_conflict(conflict, (before["order_id"], column, value))
             return self._display(conflict.current)
@@ -140,7 +141,8 @@ class OrdersGrid(pn.viewable.Viewer):
         return frame.iloc[0].to_dict()
 
     def _show_conflict(self, conflict: OrderConflict | None, attempt: tuple | None = None) -> None:
-        self._pending_reapply = (attempt, conflict.current["version"]) if conflict else None
+        # Re-applying compares with the value the row shows now, which the person has then seen.
+        self._pending_reapply = (attempt, conflict.current[attempt[1]]) if conflict else None
         if conflict is None:
             self.conflict_box.visible = False
             return
@@ -156,9 +158,9 @@ class OrdersGrid(pn.viewable.Viewer):
     def _reapply(self, _=None) -> None:
         if self._pending_reapply is None:
             return
-        (order_id, column, value), version = self._pending_reapply
+        (order_id, column, value), seen = self._pending_reapply
         position = self.table.position_of(order_id)
-        before = {"order_id": order_id, "version": version}
+        before = {"order_id": order_id, column: seen}
         after = self._edit(before, column, value)
         if after is not None and position is not None:
             self.table.replace_row(position, after)
@@ -167,7 +169,7 @@ class OrdersGrid(pn.viewable.Viewer):
         s = self.state
         rows = self.table.table.value
         ticked = set(self.table.selected_keys)
-        targets = [(int(r.order_id), int(r.version)) for r in rows.itertuples() if r.order_id in ticked]
+        targets = [(int(r.order_id), r.status) for r in rows.itertuples() if r.order_id in ticked]
         try:
             with s.writing():
                 count = s.orders.set_status(s.user, targets, status)
