@@ -119,5 +119,4 @@ def _page(context: AppContext) -> pmui.Page:
     chips = dict(color="default", variant="outlined", sx={"color": "white", "borderColor": "rgba(255,255,255,0.6)"})
     header = pmui.Row(pmui.Chip(label=app.param.connection, icon="storage", **chips),
                       pmui.Chip(label=app.param.user, icon="person", **chips), align="center")
-    page = pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs], busy_indicator=None)
-    return upstream_fixes.detach_from_process_busy(page)
+    return pmui.Page(title=TITLE, header=[header], main=[notice(app.param.message), tabs], busy_indicator=None)

@@ -16,9 +16,20 @@ nothing (seen in the PostgreSQL restart fault test, twice in one CI run). Presen
 and 1.10.0 (`panel.util.updating`, `ReactiveData._process_data`); the fix lets one thread at a
 time change a given table.
 
-One busy flag for every page. A Material Page's busy flag is bound to `pn.state.busy`, one flag for
-the whole process: every callback in any session patched every session's page. Each page is cut
-loose from it (`detach_from_process_busy`).
+Values after the click that followed them. A browser sends a typed value, then the click on Save
+right after it. Panel applies a value 50 ms later (its debounce) and a click at once, though it first
+runs the values still waiting; with a thread pool "runs" only hands them to the pool, where the click
+handler, in another thread, may read the old value: a quick click saved what the field held before
+(3 of 12 quick clicks in an outside test) while the page said "saved". Present in Panel 1.9.4 and
+1.10.0 (`Syncable._event_coroutine`); the fix applies the waiting values, and waits for ones being
+applied, in the same task as the event, before it.
+
+One busy flag for every page. A Material Page binds its busy flag to `pn.state.busy`, one flag for
+the whole process: every callback in any session patched every session's page (two patches per
+session, each walking that page's document), the binding kept ended sessions' pages alive, and a
+callback of another session flipping the flag while a page was being built tried to set the page's
+read-only flag ("Read-only parameter 'busy' cannot be modified"). The Page module sees a `state`
+whose `param.busy` is plain False, so no page is ever bound.
 
 Slow model walks. Whenever models join or leave a page, Bokeh walks every model of the document to
 find them all again, reading each reference property; an unset property with a fixed default is
@@ -35,15 +46,120 @@ import threading
 from bokeh.core.has_props import HasProps
 from bokeh.model import util as model_util
 from panel.io import document
+from panel.io.state import state as panel_state
+from panel.reactive import Syncable
 from panel.widgets import Tabulator
+from panel_material_ui.template import base as material_page
 
 _QUEUE = "_WRITE_MSGS" if hasattr(document, "_WRITE_MSGS") else "_WRITE_EVENTS"     # 1.9 / 1.10
 
 
 def apply() -> None:
+    values_before_events()
     write_everything_queued()
     one_thread_at_a_time_changes_a_table()
     walk_only_properties_that_can_hold_models()
+    pages_not_bound_to_process_busy()
+
+
+def _require(owner, *names: str) -> None:
+    """Each patched name must still exist upstream: an upgrade that moved one fails loudly here
+    instead of silently skipping a fix."""
+    missing = [n for n in names if not hasattr(owner, n)]
+    if missing:
+        raise RuntimeError(f"upstream_fixes: {getattr(owner, '__name__', owner)} no longer has {', '.join(missing)}; "
+                           "check whether the fix is still needed")
+
+
+# -- values after the click that followed them ----------------------------------------------------
+
+_APPLYING: dict = {}                     # document -> value changes being applied now (any thread)
+_APPLYING_CHANGED = threading.Condition()
+VALUE_WAIT = 2.0                         # seconds an event waits for values being applied
+
+
+def _counted_change_event(change_event):
+    @functools.wraps(change_event)
+    def change_event_counted(self, doc):
+        with _APPLYING_CHANGED:
+            _APPLYING[doc] = _APPLYING.get(doc, 0) + 1
+        try:
+            return change_event(self, doc)
+        finally:
+            with _APPLYING_CHANGED:
+                _APPLYING[doc] -= 1
+                if not _APPLYING[doc]:
+                    del _APPLYING[doc]
+                _APPLYING_CHANGED.notify_all()
+    change_event_counted.counted = True
+    return change_event_counted
+
+
+def _wait_for_values(doc, timeout: float = VALUE_WAIT) -> None:
+    with _APPLYING_CHANGED:
+        _APPLYING_CHANGED.wait_for(lambda: not _APPLYING.get(doc), timeout)
+
+
+def values_before_events(cls: type = Syncable) -> None:
+    """With a thread pool, apply the values waiting for a document, and wait for those being
+    applied, before an event of that document is handled, in the event's own task (idempotent)."""
+    _require(cls, "_event_coroutine", "_change_event", "_process_bokeh_event")
+    _require(panel_state, "_change_callbacks", "_thread_pool", "_handle_exception", "_handle_future_exception")
+    if getattr(cls._event_coroutine, "values_first", False):
+        return
+    cls._change_event = _counted_change_event(cls._change_event)
+    shipped = cls._event_coroutine
+
+    @functools.wraps(shipped)
+    async def values_then_event(self, doc, event):
+        if not panel_state._thread_pool:
+            return await shipped(self, doc, event)        # one thread: Panel's own order holds
+        waiting = panel_state._change_callbacks.pop(doc, {})
+        changed = [callback.func.__self__ for callback in waiting.values()]   # partial(obj._change_coroutine, ...)
+
+        def values_then_handle():
+            _wait_for_values(doc)
+            for obj in changed:
+                try:
+                    obj._change_event(doc)
+                except Exception as exc:  # one failed value must not drop the click
+                    panel_state._handle_exception(exc)
+            self._process_bokeh_event(doc, event)
+
+        future = panel_state._thread_pool.submit(values_then_handle)
+        future.add_done_callback(functools.partial(panel_state._handle_future_exception, doc=doc))
+
+    values_then_event.values_first = True
+    cls._event_coroutine = values_then_event
+
+
+# -- Material pages and the process-wide busy flag -------------------------------------------------
+
+class _StateWithoutBusy:
+    """Panel's `state` as the Material Page module sees it, but for `param.busy`, which is False."""
+
+    def __init__(self, real):
+        self._real = real
+        self.param = _ParametersWithoutBusy(real.param)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _ParametersWithoutBusy:
+    busy = False
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def pages_not_bound_to_process_busy() -> None:
+    _require(material_page, "state", "Page")
+    if not isinstance(material_page.state, _StateWithoutBusy):
+        material_page.state = _StateWithoutBusy(material_page.state)
 
 
 # -- lost page updates ----------------------------------------------------------------------------
@@ -100,23 +216,6 @@ def one_thread_at_a_time_changes_a_table(cls: type = Tabulator) -> None:
 
         serialised.one_thread_at_a_time = True
         setattr(cls, name, serialised)
-
-
-# -- one busy flag for every page -----------------------------------------------------------------
-
-def detach_from_process_busy(page):
-    """Cut the Page's busy flag loose from `pn.state.busy`, which is one flag for the whole process.
-
-    Bound to it, every callback in any session flipped the flag on every session's page: two
-    patches per session, each walking that page's whole document, so the cost of one click grew
-    with the number of people connected. And the binding is a watcher on the process-wide state
-    that keeps each page, with its session's views, alive after the session has ended."""
-    private = page._param__private                 # param keeps reference watchers only here
-    for _names, watcher in private.ref_watchers:
-        watcher.inst.param.unwatch(watcher)
-    private.ref_watchers = []
-    private.refs.pop("busy", None)
-    return page
 
 
 # -- slow model walks -----------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from dashboard import upstream_fixes
 from dashboard.assistant.charts import answer_chart
 from dashboard.widgets import chart_pane
 
+from .helpers import run_async
+
 
 class RecordingSocket:
     """A client socket whose writes finish when the test says so."""
@@ -180,3 +182,68 @@ def test_the_faster_walk_finds_every_model_of_a_full_page(monkeypatch):
         assert {m.id for m in root.references()} == every_reference(root)
     doc.models.recompute()
     assert {m.id for m in doc.models} == everything
+
+
+# -- a value typed just before a click ------------------------------------------------------------
+
+def click_right_after_typing(event_coroutine, monkeypatch) -> list[str]:
+    """A text box holds a typed value Panel has not applied yet (its 50 ms debounce), applying it
+    takes a moment, and Save is clicked: what the click handler reads, run through `event_coroutine`
+    with a thread pool as the app has."""
+    from functools import partial
+
+    from bokeh.events import ButtonClick
+    from panel.io.state import state
+
+    pool = ThreadPoolExecutor(4)
+    monkeypatch.setattr(state, "_thread_pool", pool)
+    box, button = pn.widgets.TextInput(value="before"), pn.widgets.Button(name="Save")
+    doc = Document()
+    root = pn.Row(box, button).get_root(doc)
+    read: list[str] = []
+    button.on_click(lambda _: read.append(box.value))
+    apply_values = box._process_events
+    monkeypatch.setattr(box, "_process_events", lambda events: (threading.Event().wait(0.2), apply_values(events)))
+    box._events = {"value": "typed"}
+    state._change_callbacks[doc] = {"typed": partial(box._change_coroutine, doc, event_id="typed")}
+    model = root.select_one({"type": type(button._models[root.ref["id"]][0])})
+    run_async(lambda: event_coroutine(button, doc, ButtonClick(model)))   # a browser test may hold this thread's loop
+    pool.shutdown(wait=True)
+    return read
+
+
+def test_panel_alone_lets_a_quick_click_read_the_old_value(monkeypatch):
+    from panel.reactive import Syncable
+    shipped = getattr(Syncable._event_coroutine, "__wrapped__", Syncable._event_coroutine)
+    monkeypatch.setattr(Syncable, "_change_event", getattr(Syncable._change_event, "__wrapped__",
+                                                           Syncable._change_event))
+    assert click_right_after_typing(shipped, monkeypatch) == ["before"], "Panel fixed the race: drop the fix"
+
+
+def test_with_the_fix_the_click_reads_what_was_typed(monkeypatch):
+    from panel.reactive import Syncable
+    upstream_fixes.values_before_events()
+    assert click_right_after_typing(Syncable._event_coroutine, monkeypatch) == ["typed"]
+
+
+# -- pages and the process-wide busy flag -----------------------------------------------------------
+
+def test_a_material_page_is_not_bound_to_the_process_wide_busy_flag():
+    from panel.io.state import state
+    from panel.util import edit_readonly
+
+    upstream_fixes.pages_not_bound_to_process_busy()
+    page = pmui.Page(title="bound?")
+    assert page._param__private.ref_watchers == []
+    with edit_readonly(state):
+        state.busy = True                 # another session's callback
+    try:
+        assert page.busy is False
+    finally:
+        with edit_readonly(state):
+            state.busy = False
+
+
+def test_every_fix_names_upstream_code_that_still_exists():
+    with pytest.raises(RuntimeError, match="no longer has"):
+        upstream_fixes._require(pn.widgets.TextInput, "a_method_panel_never_had")
