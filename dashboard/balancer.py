@@ -101,6 +101,10 @@ class Balancer:
         self.server: asyncio.AbstractServer | None = None
         self.routed = [0] * len(workers)
         self.started_at = time.time()
+        # Connection handlers, held here: asyncio keeps only weak references to tasks, and a handler
+        # waiting on a socket the browser has just closed could be collected mid-wait ("Task was
+        # destroyed but it is pending").
+        self._connections: set[asyncio.Task] = set()
 
     # -- routing ----------------------------------------------------------------------------
 
@@ -143,6 +147,8 @@ class Balancer:
             self.server.close()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
         upstream_writer = None
         try:
             head = await asyncio.wait_for(client_reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT)
@@ -167,6 +173,7 @@ class Balancer:
             for writer in (client_writer, upstream_writer):
                 if writer is not None:
                     writer.close()
+            self._connections.discard(task)
 
     async def _metrics(self, writer: asyncio.StreamWriter) -> None:
         """Every worker's /metrics, combined into the shape one process gives."""
@@ -191,6 +198,9 @@ async def _relay(client_reader, client_writer, upstream_reader, upstream_writer,
     finally:
         for task in (upward, downward):
             task.cancel()
+        # Let both finish their cancellation here, while they are still referenced; left pending,
+        # one could be collected when the browser closed the tab.
+        await asyncio.gather(upward, downward, return_exceptions=True)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -132,6 +132,18 @@ def test_two_processes_share_the_sessions_and_survive_one_dying(tmp_path):
         run_async(lambda: walk(8))
         routed = app.get("/metrics").json()["process"]["requests_routed"]
         assert all(n > 0 for n in routed), f"both processes took sessions: {routed}"
+
+        async def close_tabs(count: int):
+            """Browsers closing their tab: the socket drops, with no websocket close frame."""
+            for _ in range(count):
+                session = await Session.open(app.url)
+                session._reader.cancel()
+                session._connection.protocol.stream.close()
+        run_async(lambda: close_tabs(12))
+        time.sleep(2)
+        noise = [line for line in app.logs().splitlines()
+                 if "Task was destroyed" in line or "already awaited" in line or "Traceback" in line]
+        assert noise == [], noise
         # A worker dies: the supervisor starts another; new sessions work meanwhile and after.
         victim = workers_of(app)[0]
         victim.kill()
