@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if settings.processes > 1:
             import asyncio
 
-            from dashboard.workers import serve_with_workers
+            from server.workers import serve_with_workers
             asyncio.run(serve_with_workers(settings, environment, ["--embedded"] if args.embedded else [], ready))
         else:
             server = _serve(backend, settings)
@@ -121,7 +121,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     import panel as pn
 
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
-    from dashboard.endpoints import live_sessions, routes
+    from server.endpoints import live_sessions, routes
     from server.security import origin, security_headers
     from data.assistant import build_assistant, dashboard_links
     from data.catalog import Catalog

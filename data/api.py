@@ -2,7 +2,8 @@
 
 Every endpoint answers from the same `Marketplace` reads (and per-process caches) as the
 dashboard, validates every query parameter (unknown ones too), and is described in the OpenAPI
-document built from `ENDPOINTS`, so the code and its description cannot drift apart.
+document built from `ENDPOINTS`, so the code and its description cannot drift apart. The HTTP side
+(routing, status codes, JSON) is `server/api.py`.
 """
 from __future__ import annotations
 
@@ -50,24 +51,19 @@ class MarketplaceApi:
     def __init__(self, marketplace: Marketplace):
         self.m = marketplace
 
-    def answer(self, path: str, arguments: Mapping[str, list[str]]) -> tuple[int, dict]:
-        """(HTTP status, JSON body) for a GET of `path` with its query arguments."""
-        endpoint = ENDPOINTS.get(path)
-        if endpoint is None:
-            return 404, {"error": f"There is no endpoint {path}.", "endpoints": sorted(ENDPOINTS)}
+    def read(self, path: str, arguments: Mapping[str, list[str]]) -> dict:
+        """The body for `path` (one of ENDPOINTS) with its query arguments, each given once and
+        each one the endpoint takes; BadParameter names the first that is not."""
+        endpoint = ENDPOINTS[path]
         allowed = {p.name for p in endpoint.parameters}
-        try:
-            for name, values in arguments.items():
-                if name not in allowed:
-                    raise BadParameter(name, f"Unknown parameter '{name}'"
-                                             + (f"; {path} takes {', '.join(sorted(allowed))}." if allowed else
-                                                f"; {path} takes none."))
-                if len(values) > 1:
-                    raise BadParameter(name, f"Give '{name}' once.")
-            params = {name: values[0] for name, values in arguments.items()}
-            return 200, endpoint.answer(self, params)
-        except BadParameter as exc:
-            return 400, {"error": exc.message, "parameter": exc.parameter}
+        for name, values in arguments.items():
+            if name not in allowed:
+                raise BadParameter(name, f"Unknown parameter '{name}'"
+                                         + (f"; {path} takes {', '.join(sorted(allowed))}." if allowed else
+                                            f"; {path} takes none."))
+            if len(values) > 1:
+                raise BadParameter(name, f"Give '{name}' once.")
+        return endpoint.answer(self, {name: values[0] for name, values in arguments.items()})
 
     def openapi(self) -> dict:
         return openapi_document(self.m.cities(), self.m.property_types())

@@ -12,11 +12,12 @@ import importlib.util
 import logging
 import os
 import shutil
-import socket
 import stat
 import subprocess
 import time
 from pathlib import Path
+
+from .net import free_port
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,6 @@ SUPERUSER = "postgres"
 APP_ROLE = "lakebase_app"           # the app's own login role: owns its database, is not a superuser
 SERVICE_USER = "embedded_postgres"  # system account used when we are root
 _SOCKET_NAME_LIMIT = 100            # Unix socket paths longer than ~107 bytes fail
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run_as() -> str | None:

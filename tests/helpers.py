@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from data.embedded import free_port
+from data.net import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 APP_ROLE = "app_sp"

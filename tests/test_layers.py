@@ -1,4 +1,5 @@
-"""The layering rules of DESIGN.md, checked on the source itself."""
+"""The layering rules (README, Architecture), checked on the source itself: `data/` imports neither the
+UI nor `dashboard/` nor `server/`; `dashboard/` holds no SQL; `server/` holds no Panel views."""
 from __future__ import annotations
 
 import ast
@@ -7,6 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 UI_PACKAGES = {"panel", "panel_material_ui", "bokeh", "holoviews", "hvplot", "param"}
+VIEW_PACKAGES = {"panel", "panel_material_ui", "holoviews", "hvplot", "param", "dashboard"}
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX))\b",
                  re.IGNORECASE | re.DOTALL)
 
@@ -26,8 +28,19 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-def test_data_layer_never_imports_the_ui():
-    offenders = {str(p.relative_to(REPO)): imported(p) & UI_PACKAGES for p in modules("data")}
+def test_data_layer_imports_neither_the_ui_nor_the_dashboard_nor_the_server():
+    offenders = {str(p.relative_to(REPO)): imported(p) & (UI_PACKAGES | {"dashboard", "server"})
+                 for p in modules("data")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_server_plumbing_holds_no_panel_views():
+    offenders = {str(p.relative_to(REPO)): imported(p) & VIEW_PACKAGES for p in modules("server")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_views_do_not_reach_into_the_server_plumbing():
+    offenders = {str(p.relative_to(REPO)): imported(p) & {"server"} for p in modules("dashboard")}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

@@ -10,7 +10,7 @@ import psutil
 import pytest
 from bokeh.util.token import generate_jwt_token, generate_session_id
 
-from dashboard.balancer import Balancer, Request, Worker
+from server.balancer import Balancer, Request, Worker
 from data.embedded import EmbeddedPostgres
 from data.health import combine_snapshots
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from data.embedded import free_port
+from data.net import free_port
 
 from .balancer import Balancer, Worker, get_json
 

@@ -13,11 +13,13 @@ from datetime import datetime
 from tornado.ioloop import IOLoop
 from tornado.web import RequestHandler
 
-from data.api import MarketplaceApi, openapi_document
 from data.errors import AppError, Category
+from data.api import MarketplaceApi
 from data.health import READY_WITHIN, Monitor
 from data.marketplace import Marketplace
 from data.orders import Orders, csv_lines
+
+from .api import api_routes
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ def live_sessions(tornado_app) -> int:
     return sum(len(list(ctx.sessions)) for ctx in tornado_app.applications.values())
 
 
-class _JSONHandler(RequestHandler):
+class JSONHandler(RequestHandler):
     def initialize(self, monitor: Monitor | None = None) -> None:
         self.monitor = monitor
 
@@ -45,14 +47,14 @@ class _JSONHandler(RequestHandler):
         self.finish(json.dumps({"error": self._reason}))
 
 
-class HealthHandler(_JSONHandler):
+class HealthHandler(JSONHandler):
     """Alive: the process answers HTTP."""
 
     def get(self) -> None:
         self.reply(200, {"status": "alive"})
 
 
-class ReadyHandler(_JSONHandler):
+class ReadyHandler(JSONHandler):
     """Ready: the database answered a query just now. Answers within READY_WITHIN seconds whatever
     the database does, with the reason when it is not ready."""
 
@@ -71,14 +73,14 @@ class ReadyHandler(_JSONHandler):
             self.reply(503, {"status": "unavailable", "reason": probe.reason, "category": probe.category})
 
 
-class MetricsHandler(_JSONHandler):
+class MetricsHandler(JSONHandler):
     async def get(self) -> None:
         sessions = live_sessions(self.application)
         snapshot = await IOLoop.current().run_in_executor(None, lambda: self.monitor.snapshot(sessions=sessions))
         self.reply(200, snapshot)
 
 
-class OrdersExportHandler(_JSONHandler):
+class OrdersExportHandler(JSONHandler):
     """Every order matching the grid's search and filters as CSV, streamed in chunks as the
     server-side cursor yields them (the whole file is never held in memory). The search and the
     filters are checked, and the first chunk read, before the status line goes out, so a bad
@@ -125,42 +127,11 @@ class OrdersExportHandler(_JSONHandler):
         self.finish()
 
 
-class ApiHandler(_JSONHandler):
-    """The marketplace JSON API (/api/...): reads run in a worker thread; a bad parameter is a 400
-    naming it, a database problem a 503 with its category, never a traceback."""
-
-    def initialize(self, api: MarketplaceApi) -> None:
-        self.api = api
-
-    async def get(self) -> None:
-        arguments = {name: [v.decode("utf-8", "replace") for v in values]
-                     for name, values in self.request.query_arguments.items()}
-        try:
-            status, body = await IOLoop.current().run_in_executor(
-                None, lambda: self.api.answer(self.request.path.rstrip("/") or "/", arguments))
-        except AppError as exc:
-            status, body = 503, {"error": exc.message, "category": exc.category.value}
-        self.reply(status, body)
-
-
-class OpenApiHandler(_JSONHandler):
-    def initialize(self, api: MarketplaceApi) -> None:
-        self.api = api
-
-    async def get(self) -> None:
-        try:
-            document = await IOLoop.current().run_in_executor(None, self.api.openapi)
-        except AppError:              # without the database, the document without the lists of values
-            document = openapi_document()
-        self.reply(200, document)
-
-
 def routes(monitor: Monitor, orders: Orders | None = None, marketplace: Marketplace | None = None) -> list[tuple]:
     patterns = [(r"/health", HealthHandler), (r"/health/ready", ReadyHandler, {"monitor": monitor}),
                 (r"/metrics", MetricsHandler, {"monitor": monitor})]
     if orders is not None:
         patterns.append((r"/orders/export\.csv", OrdersExportHandler, {"orders": orders}))
     if marketplace is not None:
-        api = MarketplaceApi(marketplace)
-        patterns += [(r"/api/openapi\.json", OpenApiHandler, {"api": api}), (r"/api/.*", ApiHandler, {"api": api})]
+        patterns += api_routes(MarketplaceApi(marketplace))
     return patterns
