@@ -76,15 +76,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if settings.mode == EMBEDDED:
         build_vector_index_in_background(backend)
+    from server.workers import process_count
+    processes = process_count(settings.processes)
 
     def ready() -> None:
         log.info("ready url=http://%s:%d startup_s=%.2f mode=%s processes=%d", "localhost"
                  if settings.app_address == "0.0.0.0" else settings.app_address, settings.app_port,
-                 time.monotonic() - started, settings.mode, settings.processes)
+                 time.monotonic() - started, settings.mode, processes)
         print(f"Serving on http://localhost:{settings.app_port} (Ctrl-C to stop)", flush=True)
 
     try:
-        if settings.processes > 1:
+        if processes > 1:
             import asyncio
 
             from server.workers import serve_with_workers

@@ -160,3 +160,10 @@ def test_two_processes_share_the_sessions_and_survive_one_dying(tmp_path):
         assert not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
             "the workers stopped with the app"
         assert EmbeddedPostgres(tmp_path / "pgdata").running_port() is None, "and so did the embedded database"
+
+
+@pytest.mark.parametrize("cpus, expected", [(1, 2), (2, 4), (4, 8), (16, 8)])
+def test_auto_processes_are_two_per_cpu_up_to_eight(monkeypatch, cpus, expected):
+    from server import workers
+    monkeypatch.setattr(workers, "available_cpus", lambda: cpus)
+    assert workers.process_count("auto") == expected and workers.process_count(3) == 3
