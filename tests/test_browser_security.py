@@ -119,7 +119,7 @@ def test_questions_and_model_answers_show_as_text(served, page):
     page.get_by_role("button", name=SCRIPT).wait_for(timeout=10_000)      # a follow-up from Genie
     page.get_by_text(SVG).first.wait_for(timeout=10_000)                  # Claude's summary
     assert page.locator("strong", has_text="Summary").count() >= 1, "Claude's Markdown keeps its formatting"
-    box.fill(f"/sql SELECT notes, customer_id FROM retail360.orders WHERE notes LIKE '%__xss%'")
+    box.fill("/sql SELECT notes, customer_id FROM retail360.orders WHERE notes LIKE '%__xss%'")
     box.press("Enter")
     page.locator("table.result td", has_text=SCRIPT).first.wait_for(timeout=10_000)
     assert_nothing_planted(page)

@@ -3,7 +3,6 @@ figures on screen match the data layer, and bad choices become messages."""
 from __future__ import annotations
 
 import panel as pn
-import panel_material_ui as pmui
 import pytest
 from bokeh.document import Document
 from bokeh.models import Title

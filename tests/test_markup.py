@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import html as html_module
-import re
 from html.parser import HTMLParser
 from pathlib import Path
 

@@ -61,7 +61,6 @@ def data_side(backend) -> None:
         print(f"page fetch sort={query.sort[0]} filters={dict(query.filters)}: p50 {p['p50']} ms, "
               f"p95 {p['p95']} ms (target p95 < 50 ms); {page.total:,}{'+ (estimated)' if page.total_is_estimate else ''} match")
     samples = []
-    started_search = time.perf_counter()
     for _ in range(20):
         started = time.perf_counter()
         orders.page(PageQuery(size=100), search=random.choice(["garcia", "maria", "khan", "lopez"]))

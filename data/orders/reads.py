@@ -1,0 +1,113 @@
+"""Reading orders: the grid's pages (sorted, filtered and searched in SQL), one order with its
+customer, its lines, its history and audit trail, the products, and customers by name."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from ..cache import cached
+from ..order_rules import allowed_statuses
+from ..paging import CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text, whole_number
+from ..tables import Tables, quote
+
+
+def orders_listing(t: Tables) -> Listing:
+    """The grid: its columns, the SQL behind each, and how it is sorted by default."""
+    return Listing(
+        name="orders", key="order_id",
+        source=f"{t.orders} o JOIN {t.customers} c ON c.customer_id = o.customer_id",
+        count_source=f"{t.orders} o",   # every order has exactly one customer (NOT NULL foreign key)
+        columns={
+            "order_id": Column("o.order_id", NUMBER),
+            "customer": Column("c.name", TEXT, joined=True),
+            "email": Column("c.email", TEXT, joined=True),
+            "status": Column("o.status", CHOICE),
+            "total": Column("o.total_amount", NUMBER),
+            "items": Column("o.item_count", NUMBER),
+            "discount": Column("o.discount", NUMBER),
+            "shipping_fee": Column("o.shipping_fee", NUMBER),
+            "shipping_address": Column("o.shipping_address", TEXT),
+            "notes": Column("o.notes", TEXT),
+            "created_at": Column("o.created_at", DATE),
+            "modified_at": Column("o.modified_at", DATE),
+            "modified_by": Column("o.modified_by", TEXT),
+            "version": Column("o.version", NUMBER, sortable=False),
+        },
+        default_sort=(("created_at", True),))
+
+
+class OrderReads:
+    """The read side of `Orders`."""
+
+    def _search(self, search: str | None) -> tuple[str, dict]:
+        """Free text: an order number (#1234 or 1234), or part of a customer's name or e-mail (trigram
+        index). Anything that is not plain text is refused, never taken as "every order"."""
+        text_ = typed_text(search or "", "search").lstrip("#").strip()
+        if not text_:
+            return "", {}
+        if (number := whole_number(text_)) is not None:
+            return "o.order_id = :search_id", {"search_id": number}
+        clause = (f"o.customer_id IN (SELECT customer_id FROM {self.t.customers} "
+                  "WHERE name ILIKE :search ESCAPE '\\' OR email ILIKE :search ESCAPE '\\')")
+        return clause, {"search": like_pattern(text_)}
+
+    def page(self, query: PageQuery, search: str | None = None) -> Page:
+        where, params = self._search(search)
+        return self.listing.fetch(self.db, query, where=where, params=params, count_cap=10_000)
+
+    def grid_row(self, order_id: int, conn: Connection | None = None) -> dict | None:
+        select = ", ".join(f"{c.sql} AS {quote(n)}" for n, c in self.listing.columns.items())
+        sql = f"SELECT {select} FROM {self.listing.source} WHERE o.order_id = :id"
+        if conn is not None:
+            row = conn.execute(text(sql), {"id": order_id}).mappings().first()
+        else:
+            row = next(iter(self.db.rows("order_grid_row", sql, {"id": order_id})), None)
+        # As the grid holds them: money as floats, like the pages the grid shows.
+        return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()} if row else None
+
+    def order(self, order_id: int) -> dict | None:
+        """One order with its customer, for the order form."""
+        rows = self.db.rows("order", f"""
+            SELECT o.order_id, o.customer_id, c.name, c.email, c.address, o.status, o.items_subtotal,
+                   o.discount, o.shipping_fee, o.total_amount, o.item_count, o.shipping_address, o.notes,
+                   o.created_at, o.modified_at, o.modified_by, o.version
+            FROM {self.t.orders} o JOIN {self.t.customers} c ON c.customer_id = o.customer_id
+            WHERE o.order_id = :id""", {"id": order_id})
+        if not rows:
+            return None
+        row = rows[0]
+        row["allowed_statuses"] = list(allowed_statuses(row["status"]))
+        return row
+
+    def items(self, order_id: int) -> pd.DataFrame:
+        return self.db.frame("order_items", f"""
+            SELECT i.line_no, p.sku, p.name AS product, i.quantity, i.unit_price::float8 AS unit_price,
+                   i.subtotal::float8 AS subtotal
+            FROM {self.t.order_items} i JOIN {self.t.products} p ON p.product_id = i.product_id
+            WHERE i.order_id = :id ORDER BY i.line_no""", {"id": order_id})
+
+    def status_history(self, order_id: int) -> pd.DataFrame:
+        return self.db.frame("order_status_history", f"""
+            SELECT changed_at, from_status, to_status, changed_by FROM {self.t.order_status_history}
+            WHERE order_id = :id ORDER BY changed_at, history_id""", {"id": order_id})
+
+    def audit_trail(self, order_id: int) -> pd.DataFrame:
+        return self.db.frame("order_audit", f"""
+            SELECT changed_at, changed_by, action, entity, field, old_value, new_value, batch_id
+            FROM {self.t.audit_log} WHERE order_id = :id ORDER BY audit_id""", {"id": order_id})
+
+    @cached("products", 300)
+    def products(self) -> pd.DataFrame:
+        return self.db.frame("products", f"""
+            SELECT product_id, sku, name, category, unit_price::float8 AS unit_price
+            FROM {self.t.products} WHERE active ORDER BY sku""")
+
+    def find_customers(self, search: str, limit: int = 20) -> pd.DataFrame:
+        pattern = like_pattern(typed_text(search, "customer search"))
+        return self.db.frame("find_customers", f"""
+            SELECT customer_id, name, email, address FROM {self.t.customers}
+            WHERE name ILIKE :p ESCAPE '\\' OR email ILIKE :p ESCAPE '\\' ORDER BY name LIMIT :limit""",
+                             {"p": pattern, "limit": limit})
+
