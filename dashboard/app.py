@@ -109,10 +109,7 @@ def _page(context: AppContext) -> pmui.Page:
              "assistant": lambda: AssistantView(state=AssistantState(app, assistant),
                                                 dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
-    names = list(WORKSPACES)
-    tabs = LazyTabs([(WORKSPACES[n], views[n]) for n in names], active=names.index(app.workspace))
-    tabs.param.watch(lambda e: app.param.update(workspace=names[e.new]), "active")
-    app.param.watch(lambda e: tabs.param.update(active=names.index(e.new)), "workspace")
+    tabs = LazyTabs.of(app.param.workspace, {name: (title, views[name]) for name, title in WORKSPACES.items()})
     system.visible = app.workspace == "system"
     app.param.watch(lambda e: system.param.update(visible=e.new == "system"), "workspace")
 

@@ -90,16 +90,39 @@ def chart_pane(chart) -> pn.pane.HoloViews:
     return pn.pane.HoloViews(chart, sizing_mode="stretch_width", linked_axes=False)
 
 
-class LiveChart(pn.viewable.Viewer):
-    """A chart redrawn in place when its inputs change (a DynamicMap: new data, same figure, so
-    no new Bokeh plot per change). `render(*inputs)` returns (element, None), or (element, text)
-    when there is nothing to plot: the text replaces the chart. A failed read shows its message."""
+def dependencies(data: Callable) -> list[param.Parameter]:
+    """The parameters a state method reads, as its @param.depends states them (the one place)."""
+    owner = data.__self__
+    return [dep.inst.param[dep.name] for dep in owner.param.method_dependencies(data.__name__)]
 
-    def __init__(self, render: Callable, *inputs, **params):
+
+def on_change(data: Callable, callback: Callable[[], None]) -> None:
+    """Call `callback` whenever anything `data` (a state method with @param.depends) reads changes
+    (once per change of several of an object's parameters at once)."""
+    owners: dict[int, tuple[param.Parameterized, list[str]]] = {}
+    for parameter in dependencies(data):
+        owners.setdefault(id(parameter.owner), (parameter.owner, []))[1].append(parameter.name)
+    for owner, names in owners.values():
+        owner.param.watch(lambda _: callback(), names)
+
+
+def follows(data: Callable, render: Callable) -> Callable:
+    """`render(data())`, bound to what `data` depends on: a DynamicMap of it is redrawn when they change."""
+    return pn.bind(lambda *_: render(data()), *dependencies(data))
+
+
+class LiveChart(pn.viewable.Viewer):
+    """A chart redrawn in place when its data changes (a DynamicMap: new data, same figure, so no
+    new Bokeh plot per change). `data` is a state method whose @param.depends says what it reads;
+    `render(data())` returns (element, None), or (element, text) when there is nothing to plot: the
+    text replaces the chart. A failed read shows its message."""
+
+    def __init__(self, data: Callable, render: Callable, **params):
         super().__init__(**params)
-        self._render = render
+        self._data, self._render = data, render
         self._last = None
         self.message = HTML("", stylesheets=[CARD_CSS], visible=False, sizing_mode="stretch_width")
+        inputs = dependencies(data)
         self.dmap = hv.DynamicMap(pn.bind(self._frame, *inputs))
         self.pane = chart_pane(self.dmap)
         # Shown and hidden through a column around it: flipping the HoloViews pane's own `visible`
@@ -111,9 +134,9 @@ class LiveChart(pn.viewable.Viewer):
         for parameter in inputs:
             parameter.owner.param.watch(lambda _: self.dmap.data.clear(), parameter.name)
 
-    def _frame(self, *inputs):
+    def _frame(self, *_inputs):
         try:
-            element, empty = self._render(*inputs)
+            element, empty = self._render(self._data())
         except Exception as exc:  # show why, keep the last good frame underneath
             error = classify(exc)
             if not isinstance(exc, AppError):
@@ -319,6 +342,17 @@ class LazyTabs(pn.viewable.Viewer):
     layout when switching (a JavaScript error); this does not."""
 
     active = param.Integer(default=0, doc="Index of the tab on screen.")
+
+    @classmethod
+    def of(cls, selector: param.Parameter, tabs: dict[str, tuple[str, Callable[[], pn.viewable.Viewable]]]
+           ) -> "LazyTabs":
+        """Tabs that show, and set, a Selector parameter of a state object: one tab per value (the
+        keys of `tabs`, each with its label and the builder of its view)."""
+        owner, name, keys = selector.owner, selector.name, list(tabs)
+        view = cls([tabs[key] for key in keys], active=keys.index(getattr(owner, name)))
+        view.param.watch(lambda e: owner.param.update({name: keys[e.new]}), "active")
+        owner.param.watch(lambda e: view.param.update(active=keys.index(e.new)), name)
+        return view
 
     def __init__(self, tabs: list[tuple[str, Callable[[], pn.viewable.Viewable]]], **params):
         super().__init__(**params)

@@ -10,7 +10,7 @@ import param
 from data.catalog import FACETS
 
 from ..markup import HTML, Markup, html, join
-from ..widgets import CARD_CSS, LazyTabs, empty_html, heading
+from ..widgets import CARD_CSS, LazyTabs, empty_html, heading, on_change
 from .state import TABS, CatalogState
 
 TAB_TITLES = {"browse": "Browse", "product": "Product & similar", "style": "User style"}
@@ -181,13 +181,11 @@ class BrowseTab(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self.search = pmui.TextInput(label="Search product names", value=s.search, sizing_mode="stretch_width")
-        self.search.param.watch(lambda e: s.param.update(search=e.new), "value")
-        self.facets = {facet: pmui.MultiChoice(label=label, options=list(getattr(s, facet)),
-                                               value=list(getattr(s, facet)), sizing_mode="stretch_width")
+        self.search = pmui.TextInput.from_param(s.param.search, label="Search product names",
+                                                sizing_mode="stretch_width")
+        self.facets = {facet: pmui.MultiChoice.from_param(s.param[facet], label=label, options=list(getattr(s, facet)),
+                                                          sizing_mode="stretch_width")
                        for facet, label in FACETS.items()}
-        for facet, widget in self.facets.items():
-            widget.param.watch(lambda e, f=facet: s.param.update(**{f: list(e.new)}), "value")
         # Text boxes, not number inputs: an empty box means "no limit" (a number input shows 0.0).
         self.price_min = pmui.TextInput(label="Lowest price", value=_price_text(s.price_min), width=130,
                                         placeholder="no limit")
@@ -195,9 +193,8 @@ class BrowseTab(pn.viewable.Viewer):
                                         placeholder="no limit")
         self.price_min.param.watch(lambda e: self._set_price("price_min", e.new), "value")
         self.price_max.param.watch(lambda e: self._set_price("price_max", e.new), "value")
-        self.sort = pmui.Select(label="Sort by", options={v: k for k, v in SORT_LABELS.items()}, value=s.sort,
-                                width=220)
-        self.sort.param.watch(lambda e: s.param.update(sort=e.new), "value")
+        self.sort = pmui.Select.from_param(s.param.sort, label="Sort by",
+                                           options={v: k for k, v in SORT_LABELS.items()}, width=220)
         clear = pmui.Button(label="Clear filters", icon="filter_alt_off", variant="outlined", size="small")
         clear.on_click(lambda _: self._clear())
         self.clear = clear
@@ -206,9 +203,8 @@ class BrowseTab(pn.viewable.Viewer):
         self.summary = HTML("", margin=(14, 10))
         self.cards = ProductCards(s.open_product, "No product matches these filters. Remove a filter or widen "
                                                   "the price range.")
-        s.param.watch(lambda e: self._show_products(), ["search", "price_min", "price_max", "sort", "page",
-                                                        *FACETS])
-        s.param.watch(lambda e: self._show_facets(), ["search", "price_min", "price_max", *FACETS])
+        on_change(s.products, self._show_products)
+        on_change(s.facet_counts, self._show_facets)
         self._show_products()
         self._show_facets()
 
@@ -225,12 +221,8 @@ class BrowseTab(pn.viewable.Viewer):
         self.state.param.update(**{name: value})
 
     def _clear(self) -> None:
-        self.state.clear_filters()
-        with param.parameterized.discard_events(self.search):
-            self.search.value = ""
+        self.state.clear_filters()                  # the search, the facets and the sort follow the state
         self.price_min.value = self.price_max.value = ""
-        for widget in self.facets.values():
-            widget.value = []
 
     def shown(self) -> None:
         """On screen again: if the last read failed (the database was away), read again."""
@@ -281,11 +273,10 @@ class ProductTab(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.details = HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
-        self.scope = pmui.RadioButtonGroup(options={v: k for k, v in SCOPE_LABELS.items()}, value=s.scope,
-                                           size="small")
-        self.scope.param.watch(lambda e: s.param.update(scope=e.new), "value")
+        self.scope = pmui.RadioButtonGroup.from_param(s.param.scope, options={v: k for k, v in SCOPE_LABELS.items()},
+                                                      size="small")
         self.cards = ProductCards(s.open_product, "No similar products: this product has no image embedding.")
-        s.param.watch(lambda e: self._show(), ["product_id", "scope"])
+        on_change(s.similar, self._show)
         self._show()
 
     def _show(self) -> None:
@@ -328,7 +319,7 @@ class StyleTab(pn.viewable.Viewer):
         self.picker.param.watch(lambda e: s.param.update(user_id=self._ids.get(e.new)), "value")
         self.profile = HTML("", stylesheets=[PRODUCT_CSS], sizing_mode="stretch_width")
         self.cards = ProductCards(s.open_product, "No product matches this user's types, colours and price band.")
-        s.param.watch(lambda e: self._show(), "user_id")
+        on_change(s.style, self._show)
         self._show()
 
     def _show(self) -> None:
@@ -363,10 +354,8 @@ class CatalogView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         builders = {"browse": BrowseTab, "product": ProductTab, "style": StyleTab}
-        self.tabs = LazyTabs([(TAB_TITLES[name], lambda b=builders[name]: b(state=s)) for name in TABS],
-                             active=TABS.index(s.tab))
-        self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
-        s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
+        self.tabs = LazyTabs.of(s.param.tab, {name: (TAB_TITLES[name], lambda b=builders[name]: b(state=s))
+                                              for name in TABS})
 
     def shown(self) -> None:
         self.tabs.shown()

@@ -84,6 +84,12 @@ class MarketplaceState(param.Parameterized):
     def points(self) -> pd.DataFrame:
         return self.queries.property_points(self.city)
 
+    @param.depends("table_selection", "app.city", "version")
+    def ticked_points(self) -> pd.DataFrame:
+        """The properties ticked in the table, where the scatter draws them."""
+        points = self.points()
+        return points[points["id"].isin(self.table_selection)]
+
     @param.depends("app.city", "version")
     def property_count(self) -> int:
         return self.queries.property_count(self.city)

@@ -21,7 +21,7 @@ from data.marketplace import DATE_RANGE_LABELS, DEVICES
 
 from .. import format as fmt
 from ..markup import HTML, alert, html, literal_markdown
-from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, chart_pane, heading
+from ..widgets import CardRow, LazyTabs, LiveChart, SqlTable, card_html, chart_pane, follows, heading, on_change
 from . import charts
 from .state import TABS, MarketplaceState
 
@@ -48,11 +48,10 @@ class OverviewTab(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.quadrants = CardRow()
-        self.matrix = LiveChart(self._matrix, s.param.version)
+        self.matrix = LiveChart(s.investment, lambda investment: (charts.investment_matrix(investment), None))
         self.note = HTML("")
-        self.funnel = LiveChart(self._funnel, s.app.param.city, s.param.date_range, s.param.full_funnel,
-                                s.param.version)
-        s.param.watch(self._update_cards, "version")
+        self.funnel = LiveChart(s.funnel, self._funnel)
+        on_change(s.quadrants, self._update_cards)
         self._update_cards()
 
     def _update_cards(self, *_) -> None:
@@ -62,11 +61,7 @@ class OverviewTab(pn.viewable.Viewer):
                       accent=charts.QUADRANT_COLORS[row.quadrant], items=row.top_cities)
             for row in self.state.quadrants().itertuples()])
 
-    def _matrix(self, _version):
-        return charts.investment_matrix(self.state.investment()), None
-
-    def _funnel(self, *_):
-        stages = self.state.funnel()
+    def _funnel(self, stages: pd.DataFrame):
         place = self.state.city_label if self.state.city else "all cities"
         chart = charts.funnel_chart(stages, f"Conversion funnel: {place}, {self.state.range_label}")
         if stages["count"].iloc[0] == 0:
@@ -99,10 +94,10 @@ class PropertiesTab(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.cards = CardRow()
-        self.scatter = hv.DynamicMap(pn.bind(self._scatter, s.app.param.city, s.param.version))
+        self.scatter = hv.DynamicMap(follows(s.points, self._scatter))
         self.selection = hv.streams.Selection1D(source=self.scatter)
         self.selection.param.watch(self._on_chart_select, "index")
-        self.rings = hv.DynamicMap(pn.bind(self._rings, s.param.table_selection, s.app.param.city))
+        self.rings = hv.DynamicMap(follows(s.ticked_points, charts.highlight))
         self.note = HTML("")
         self.clear = pmui.Button(label="Clear selection", variant="outlined", size="small", visible=False)
         self.clear.on_click(self.clear_selection)
@@ -141,18 +136,13 @@ class PropertiesTab(pn.viewable.Viewer):
                       items=[f"{name} ({fmt.money(revenue)[:-3]})" for name, revenue in row.top])
             for row in self.state.categories().itertuples()])
 
-    def _scatter(self, city, _version):
-        points = self.state.points()
+    def _scatter(self, points: pd.DataFrame):
         total = self.state.property_count()
         shown = (f"{len(points):,} properties" if len(points) == total
                  else f"the {len(points):,} most viewed of {total:,} properties")
         title = (f"Views vs conversion: {self.state.city_label}, {shown}" if len(points)
                  else f"No properties in {self.state.city_label}")
         return charts.property_scatter(points, title)
-
-    def _rings(self, ticked, city):
-        points = self.state.points()
-        return charts.highlight(points[points["id"].isin(ticked)])
 
     def _on_chart_select(self, event) -> None:
         points = self.state.points()
@@ -190,14 +180,13 @@ class AmenitiesTab(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.insights = CardRow()
-        self.bars = LiveChart(self._bars, s.app.param.city, s.param.property_type, s.param.version)
+        self.bars = LiveChart(s.amenities, self._bars)
         self.grid = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, pagination="local",
                                          page_size=10, sizing_mode="stretch_width", layout="fit_columns",
                                          header_filters={"City": {"type": "input", "func": "like",
                                                                   "placeholder": "city…"}})
-        s.app.param.watch(self._update_insights, "city")
-        s.param.watch(self._update_insights, ["property_type", "version"])
-        s.param.watch(self._update_grid, "version")
+        on_change(s.amenities, self._update_insights)
+        on_change(s.top_amenities, self._update_grid)
         self._update_insights()
         self._update_grid()
 
@@ -226,8 +215,7 @@ class AmenitiesTab(pn.viewable.Viewer):
                               accent=charts.TIER_COLORS["must_have"])]
         refresh_cards(self.insights, build)
 
-    def _bars(self, *_):
-        amenities = self.state.amenities()
+    def _bars(self, amenities: pd.DataFrame):
         averaged = "" if self.state.city and self.state.property_type_filter else " (mean over the selection)"
         chart = charts.amenity_bars(amenities, f"Confirmation lift by amenity: {self._scope()}{averaged}")
         return chart, (f"No amenity data for {self._scope()}." if amenities.empty else None)
@@ -255,9 +243,8 @@ class DemandTab(pn.viewable.Viewer):
         s = self.state
         self.banner = alert("", severity="info")
         self.devices = CardRow()
-        self.trend = LiveChart(self._trend, s.app.param.city, s.param.weeks, s.param.version)
-        s.app.param.watch(self._update, "city")
-        s.param.watch(self._update, ["weeks", "version"])
+        self.trend = LiveChart(s.weekly, self._trend)
+        on_change(s.devices, self._update)
         self._update()
 
     def _update(self, *_) -> None:
@@ -302,8 +289,8 @@ class DemandTab(pn.viewable.Viewer):
         return {"object": text, "title": f"{DIAGNOSIS_TEXT[diagnosis['diagnosis']]}: {s.city_label}",
                 "severity": DIAGNOSIS_SEVERITY[diagnosis["diagnosis"]]}
 
-    def _trend(self, city, weeks, _version):
-        weekly = self.state.weekly()
+    def _trend(self, weekly: pd.DataFrame):
+        weeks = self.state.weeks
         title = f"Weekly completion rate by device: {self.state.city_label}, last {weeks} weeks"
         empty = weekly.empty or weekly["rate"].isna().all()
         return charts.weekly_rates(weekly, title), (
@@ -330,10 +317,8 @@ class MarketplaceView(pn.viewable.Viewer):
         s = self.state
         builders = {"overview": OverviewTab, "properties": PropertiesTab, "amenities": AmenitiesTab,
                     "demand": DemandTab}
-        self.tabs = LazyTabs([(TAB_TITLES[name], lambda b=builders[name]: b(state=s)) for name in TABS],
-                             active=TABS.index(s.tab))
-        self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
-        s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
+        self.tabs = LazyTabs.of(s.param.tab, {name: (TAB_TITLES[name], lambda b=builders[name]: b(state=s))
+                                              for name in TABS})
 
     def __panel__(self):
         s = self.state

@@ -96,6 +96,11 @@ class OrdersState(param.Parameterized):
         page.rows = self.local_times(page.rows)
         return page
 
+    @param.depends("version")
+    def today(self) -> dict:
+        """Today's figures (read again whenever any order changes)."""
+        return self.orders.today()
+
     def local_times(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Timestamps in the business time zone, without the zone suffix, for display."""
         frame = frame.copy()

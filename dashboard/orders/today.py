@@ -12,7 +12,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from .. import format as fmt
 from ..markup import HTML, html
-from ..widgets import CardRow, LiveChart, card_html, heading
+from ..widgets import CardRow, LiveChart, card_html, heading, on_change
 from .state import OrdersState
 
 STATUS_COLORS = {"pending": "#9e9e9e", "confirmed": "#1976d2", "processing": "#6a1b9a", "shipped": "#0288d1",
@@ -35,21 +35,18 @@ class TodayView(pn.viewable.Viewer):
         s = self.state
         self.cards = CardRow()
         self.updated = HTML("")
-        self.by_hour = LiveChart(self._hours, s.param.version)
-        self.statuses = LiveChart(self._statuses, s.param.version)
+        self.by_hour = LiveChart(s.today, self._hours)
+        self.statuses = LiveChart(s.today, self._statuses)
         table = dict(show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_columns", height=230,
                      titles={"sku": "SKU", "name": "Product", "quantity": "Quantity", "revenue": "Revenue"},
                      formatters={"revenue": NumberFormatter(format="$0,0.00")})
         self.top_quantity = pn.widgets.Tabulator(pd.DataFrame(), **table)
         self.top_revenue = pn.widgets.Tabulator(pd.DataFrame(), **table)
-        s.param.watch(self._update, "version")
+        on_change(s.today, self._update)
         self._update()
 
-    def _summary(self) -> dict:
-        return self.state.orders.today()
-
-    def _update(self, *_) -> None:
-        t = self._summary()
+    def _update(self) -> None:
+        t = self.state.today()
         orders_change, orders_tone = _change(t["orders"], t["orders_yesterday"])
         revenue_change, revenue_tone = _change(t["revenue"], t["revenue_yesterday"])
         customers_change, customers_tone = _change(t["new_customers"], t["new_customers_yesterday"])
@@ -68,8 +65,8 @@ class TodayView(pn.viewable.Viewer):
             self.updated.object = html("<span style='opacity:.7'>As of {:%H:%M:%S} ({}); updates by itself when any "
                                        "order changes.</span>", t["as_of"], self.state.orders.timezone)
 
-    def _hours(self, _version):
-        hours = self._summary()["hours"]
+    def _hours(self, today: dict):
+        hours = today["hours"]
         grid = pd.MultiIndex.from_product([["yesterday", "today"], range(24)], names=["day", "hour"])
         frame = hours.set_index(["day", "hour"])["orders"].reindex(grid, fill_value=0).reset_index()
         frame["hour"] = frame["hour"].map("{:02d}".format)      # categorical axis: one bar pair per hour
@@ -79,8 +76,8 @@ class TodayView(pn.viewable.Viewer):
             multi_level=False, show_legend=True, yformatter=NumeralTickFormatter(format="0,0"), **COMMON)
         return bars, (None if frame["orders"].sum() else "No orders yesterday or today yet.")
 
-    def _statuses(self, _version):
-        statuses = self._summary()["statuses"]
+    def _statuses(self, today: dict):
+        statuses = today["statuses"]
         data = statuses.assign(color=statuses["status"].map(STATUS_COLORS))
         bars = hv.Bars(data, kdims="status", vdims=["orders", "color"]).opts(
             color="color", tools=["hover"], title="Today's orders by status", xlabel="", ylabel="Orders",

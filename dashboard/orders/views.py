@@ -23,9 +23,7 @@ class OrdersView(pn.viewable.Viewer):
         s = self.state
         builders = {"orders": lambda: OrdersGrid(state=s), "today": lambda: TodayView(state=s),
                     "import": lambda: TransferView(state=s)}
-        self.tabs = LazyTabs([(TITLES[v], builders[v]) for v in TABS], active=TABS.index(s.tab))
-        self.tabs.param.watch(lambda e: s.param.update(tab=TABS[e.new]), "active")
-        s.param.watch(lambda e: self.tabs.param.update(active=TABS.index(e.new)), "tab")
+        self.tabs = LazyTabs.of(s.param.tab, {v: (TITLES[v], builders[v]) for v in TABS})
         self.dialog = pmui.Dialog(open=False, title="", width_option="lg", show_close_button=True,
                                   sizing_mode="stretch_width")
         self.dialog.param.watch(self._closed, "open")
