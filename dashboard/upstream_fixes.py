@@ -31,6 +31,11 @@ callback of another session flipping the flag while a page was being built tried
 read-only flag ("Read-only parameter 'busy' cannot be modified"). The Page module sees a `state`
 whose `param.busy` is plain False, so no page is ever bound.
 
+Two workarounds that are not patches live here too, so every answer to an upstream bug is in one
+place: `typed_cell_value` (a table's edit event handled before the cell's new data has landed)
+and `after_message_drawn` (a Bokeh figure added to a Material chat message the browser is still
+building fails to lay out: panel-material-ui issue #548).
+
 Slow model walks. Whenever models join or leave a page, Bokeh walks every model of the document to
 find them all again, reading each reference property; an unset property with a fixed default is
 rebuilt and validated at each read, though such a default can never hold a model (models are only
@@ -40,8 +45,11 @@ instance defaults from Bokeh's store, halves it.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
+import time
+from typing import Callable
 
 from bokeh.core.has_props import HasProps
 from bokeh.model import util as model_util
@@ -171,6 +179,7 @@ def _queued_writes(doc) -> bool:
 
 def write_everything_queued() -> None:
     """Make each write task finish only when nothing is left in the queue (idempotent)."""
+    _require(document, "_dispatch_msgs", "_dispatch_write_task", "_WRITE_BLOCK", _QUEUE)
     dispatch = document._dispatch_msgs
     if getattr(dispatch, "writes_everything", False):
         return
@@ -204,6 +213,7 @@ def _lock_of(table) -> threading.RLock:
 def one_thread_at_a_time_changes_a_table(cls: type = Tabulator) -> None:
     """Serialise each table's data updates on a lock of its own (idempotent). Re-entrant: an update
     may start another (new data from the browser re-reads a page, which sets the table's value)."""
+    _require(cls, *_TABLE_UPDATES)
     for name in _TABLE_UPDATES:
         update = getattr(cls, name)
         if getattr(update, "one_thread_at_a_time", False):
@@ -216,6 +226,33 @@ def one_thread_at_a_time_changes_a_table(cls: type = Tabulator) -> None:
 
         serialised.one_thread_at_a_time = True
         setattr(cls, name, serialised)
+
+
+# -- workarounds that are not patches ---------------------------------------------------------------
+
+CELL_VALUE_WAIT = 2.0       # seconds a table's edit handler waits for the cell's new data
+MESSAGE_LAYOUT_PAUSE = 0.4  # seconds the browser needs to lay out a new chat message
+
+
+def typed_cell_value(read: Callable[[], object], old, same: Callable[[object, object], bool],
+                     wait: float = CELL_VALUE_WAIT):
+    """The value an edited cell now holds. With a thread pool Panel can run a table's edit handler
+    before the cell's new data has arrived (Panel 1.9 and 1.10): on a worker thread, wait until
+    `read()` differs from `old` (at most `wait` seconds); on the main thread the data is there."""
+    deadline = time.monotonic() + wait
+    while True:
+        value = read()
+        if not same(value, old) or threading.current_thread() is threading.main_thread() \
+                or time.monotonic() > deadline:
+            return value
+        time.sleep(0.01)
+
+
+async def after_message_drawn() -> None:
+    """Wait until the browser has laid out the chat message just sent: a figure added while it does,
+    or a message changed while it draws one, fails to lay out ("reading 'top_panel'",
+    panel-material-ui issue #548, open). A pause, not a fix: no event says the layout is done."""
+    await asyncio.sleep(MESSAGE_LAYOUT_PAUSE)
 
 
 # -- slow model walks -----------------------------------------------------------------------------
@@ -255,5 +292,10 @@ def _instance_default(value: HasProps, name: str):
 
 
 def walk_only_properties_that_can_hold_models() -> None:
+    _require(model_util, "visit_immediate_value_references", "visit_value_and_its_immediate_references")
+    _require(document, "visit_immediate_value_references")
+    from bokeh.models import Range1d
+    _require(HasProps, "properties_with_refs", "lookup")
+    _require(Range1d(), "_property_values", "_unstable_default_values", "_unstable_themed_values")
     model_util.visit_immediate_value_references = visit_references       # collect_models, Model.references
     document.visit_immediate_value_references = visit_references         # Panel's freeze_doc

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import replace
 from typing import Callable
 
@@ -17,6 +16,7 @@ import param
 from data.errors import AppError, classify
 from data.paging import Page, PageQuery
 
+from . import upstream_fixes
 from .markup import HTML, Markup, Text, alert, html, join
 
 log = logging.getLogger(__name__)
@@ -229,8 +229,10 @@ class SqlTable(pn.viewable.Viewer):
         self.selected_keys = [_plain(rows.iloc[i][self.key]) for i in event.new if i < len(rows)]
 
     def _edited(self, event) -> None:
+        # What this table last showed, not Tabulator's `event.old`, which can come from an earlier page.
         old = self._shown[event.row][event.column]
-        value = self._new_value(event.row, event.column, old)
+        value = upstream_fixes.typed_cell_value(lambda: _plain(self.table.value[event.column].iloc[event.row]),
+                                                old, _same)
         before = dict(self._shown[event.row])
         if _same(value, old):
             if threading.current_thread() is not threading.main_thread():    # waited, and it never came
@@ -241,18 +243,6 @@ class SqlTable(pn.viewable.Viewer):
 
         after = self._on_edit(before, event.column, value)
         self.replace_row(event.row, after if after is not None else before)
-
-    def _new_value(self, row: int, column: str, old, wait: float = 2.0):
-        """The edited cell's new value. The old one is what this table last showed, not Tabulator's
-        `event.old`, which can come from an earlier page. With a thread pool the edit event can be
-        handled before the cell's new data arrives (Panel 1.9): then wait for the data to change."""
-        deadline = time.monotonic() + wait
-        while True:
-            value = _plain(self.table.value[column].iloc[row])
-            if (not _same(value, old) or threading.current_thread() is threading.main_thread()
-                    or time.monotonic() > deadline):
-                return value
-            time.sleep(0.01)
 
     def replace_row(self, position: int, values: dict) -> None:
         """Show `values` in the row at `position` (only the table's own columns)."""
@@ -385,9 +375,6 @@ class LazyTabs(pn.viewable.Viewer):
     @property
     def labels(self) -> list[str]:
         return list(self._labels)
-
-    def built(self, index: int) -> bool:
-        return bool(self.slots[index].objects)
 
     @param.depends("active", watch=True)
     def _show(self) -> None:

@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 from .net import free_port
@@ -240,18 +239,6 @@ class EmbeddedPostgres:
             if owner:
                 statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
             conn.execute(statement)
-
-    def wait_until_accepting(self, timeout: float = 30) -> None:
-        import psycopg
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                psycopg.connect(self.admin_dsn(), connect_timeout=2).close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
 
 
 # Objects in the app's schemas that another role (the superuser, before the app had a role of its

@@ -72,16 +72,6 @@ class Marketplace:
                             f"SELECT DISTINCT property_type FROM {self.t.amenity_lift} ORDER BY property_type")
         return [r["property_type"] for r in rows]
 
-    def check_city(self, city: str | None) -> str | None:
-        if city is not None and city not in self.cities():
-            raise ValidationError(f"There is no city called '{city}'.")
-        return city
-
-    def check_property_type(self, property_type: str | None) -> str | None:
-        if property_type is not None and property_type not in self.property_types():
-            raise ValidationError(f"There is no property type called '{property_type}'.")
-        return property_type
-
     # -- overview -------------------------------------------------------------------------
 
     @cached("city_investment", QUARTER_HOUR)

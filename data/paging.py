@@ -60,9 +60,6 @@ class PageQuery:
     sort: tuple[tuple[str, bool], ...] = ()           # (column, descending)
     filters: tuple[tuple[str, Any], ...] = ()
 
-    def with_filters(self, **filters) -> "PageQuery":
-        return PageQuery(self.page, self.size, self.sort, tuple(sorted({**dict(self.filters), **filters}.items())))
-
 
 @dataclass
 class Page:

@@ -9,7 +9,7 @@ show that
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import pytest
@@ -62,7 +62,7 @@ class Person:
         self.who = who
         self.state = OrdersState(AppState(user=who), orders)
         self.grid = OrdersGrid(state=self.state)
-        self.grid.table.query = self.grid.table.query.with_filters(order_id=f"<={max(order_ids)}")
+        self.grid.table.query = replace(self.grid.table.query, filters=(("order_id", f"<={max(order_ids)}"),))
         self.grid.table.refresh()
         self.forms: dict[int, OrderForm] = {}
         self.imports: dict[int, object] = {}

@@ -14,6 +14,7 @@ from data.assistant import Answer, Failure
 from data.assistant.genie import STEPS
 from data.errors import classify
 
+from .. import upstream_fixes
 from ..markup import HTML, Markdown, Text, alert, html, join
 from ..widgets import LazyTabs
 from .answer import AnswerDetails, AnswerMessage, QuestionBar
@@ -23,10 +24,6 @@ from .state import AssistantState
 # they get threads of their own, so a slow Databricks never starves the health checks, the CSV
 # export or anything else that uses the event loop's default pool.
 ASSISTANT_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="assistant")
-# The browser builds a new answer asynchronously; a figure added while it does, or whose message
-# changes while it draws, fails to lay out ("reading 'top_panel'"), so the chart follows the rest
-# of the answer after this many seconds, and the summary starts as long after the chart.
-CHART_AFTER = 0.4
 STEP_TITLES = {"understanding": "Understanding the question", "writing": "Writing SQL",
                "running": "Running the query"}
 MODES = {"genie": "Genie writes the SQL, Claude explains", "claude": "Claude writes the SQL (no Genie space)",
@@ -103,9 +100,9 @@ class AssistantView(pn.viewable.Viewer):
         assistant = self.state.assistant
         message = AnswerMessage(answer, self._ask, self._feedback)
         reply.append(message.layout)
-        await asyncio.sleep(CHART_AFTER)
+        await upstream_fixes.after_message_drawn()      # the chart after the message is laid out ...
         message.show_chart()
-        await asyncio.sleep(CHART_AFTER)         # nor while it draws the figure: the summary then streams
+        await upstream_fixes.after_message_drawn()      # ... and the summary after the chart
         if assistant.claude is not None and not answer.frame.empty:
             message.summary.object = "_Summarising…_"
             message.summary_text = await _stream_into(message.summary, lambda: assistant.summary(answer), loop)
@@ -224,10 +221,6 @@ class _Progress:
         elif cached:
             self.note = "From the cache."
         self._render()
-
-    @property
-    def titles(self) -> list[str]:
-        return [title for title, _ in self.steps]
 
     def _render(self) -> None:
         if not self.steps and not self.note:

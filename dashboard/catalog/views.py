@@ -152,19 +152,6 @@ class ProductCards(pn.viewable.Viewer):
         records = [] if rows is None or rows.empty else rows.to_dict("records")
         self.grid.param.update(cards=[product_card(r) for r in records], empty=empty or self.empty)
 
-    def shown(self) -> list[dict]:
-        """The cards on screen, in order."""
-        return list(self.grid.cards)
-
-    @property
-    def message(self) -> str:
-        """What the grid says when it shows no cards."""
-        return "" if self.grid.cards else self.grid.empty
-
-    def click(self, index: int) -> None:
-        """What the browser sends when the `index`-th card's button is clicked."""
-        self.grid._handle_msg({"open": self.grid.cards[index]["id"]})
-
     def __panel__(self):
         return self.grid
 
