@@ -217,7 +217,8 @@ class Catalog:
         return self._guard(lambda: self.db.frame("catalog_users", rf"""
             SELECT user_id, user_name, gender, age_band, region FROM {self.t.usersdb}
             WHERE user_name ILIKE :pattern ESCAPE '\' OR CAST(user_id AS TEXT) = :exact
-            ORDER BY user_id LIMIT :limit""", {"pattern": like_pattern(typed_text(search, "user search")), "exact": search.strip(), "limit": limit}))
+            ORDER BY user_id LIMIT :limit""", {"pattern": like_pattern(typed_text(search, "user search")),
+                                               "exact": search.strip(), "limit": limit}))
 
     def user_style(self, user_id: int) -> UserStyle | None:
         rows = self._guard(lambda: self.db.rows("catalog_user_style", f"""

@@ -216,7 +216,8 @@ class EmbeddedPostgres:
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
                     sql.Identifier(APP_ROLE)))
             self.create_database(name, owner=APP_ROLE)
-            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name), sql.Identifier(APP_ROLE)))
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(name),
+                                                                       sql.Identifier(APP_ROLE)))
         with psycopg.connect(self.admin_dsn(name), autocommit=True) as conn:
             for extension in ("vector", "pg_trgm"):
                 conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension)))

@@ -3,10 +3,11 @@ plain SQL) reaches this view through the change feed within a couple of seconds.
 from __future__ import annotations
 
 import holoviews as hv
+import hvplot.pandas  # noqa: F401 - registers DataFrame.hvplot
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import NumeralTickFormatter
+from bokeh.models import BasicTicker, NumeralTickFormatter
 from bokeh.models.widgets.tables import NumberFormatter
 
 
@@ -25,6 +26,11 @@ def _change(now: float, before: float) -> tuple[str, str]:
         return "none by this time yesterday", "default"
     delta = (now - before) / before * 100
     return f"{delta:+.0f}% vs same time yesterday", ("good" if delta >= 0 else "bad")
+
+
+def whole_numbers() -> BasicTicker:
+    """Ticks for counts: whole numbers only (a small count would otherwise tick at 0.5, shown as 0, 1, 1)."""
+    return BasicTicker(min_interval=1)
 
 
 class TodayView(pn.viewable.Viewer):
@@ -70,18 +76,19 @@ class TodayView(pn.viewable.Viewer):
         grid = pd.MultiIndex.from_product([["yesterday", "today"], range(24)], names=["day", "hour"])
         frame = hours.set_index(["day", "hour"])["orders"].reindex(grid, fill_value=0).reset_index()
         frame["hour"] = frame["hour"].map("{:02d}".format)      # categorical axis: one bar pair per hour
-        bars = hv.Bars(frame, kdims=["hour", "day"], vdims="orders").opts(
+        bars = frame.hvplot.bar(x="hour", y="orders", responsive=True, by="day").opts(
             color=hv.dim("day").categorize({"today": "#1976d2", "yesterday": "#b0bec5"}), tools=["hover"],
             title="Orders by hour: today (blue) vs yesterday (grey)", xlabel="Hour of day", ylabel="Orders", height=320,
-            multi_level=False, show_legend=True, yformatter=NumeralTickFormatter(format="0,0"), **COMMON)
+            multi_level=False, show_legend=True, yformatter=NumeralTickFormatter(format="0,0"), yticks=whole_numbers(),
+            **COMMON)
         return bars, (None if frame["orders"].sum() else "No orders yesterday or today yet.")
 
     def _statuses(self, today: dict):
         statuses = today["statuses"]
         data = statuses.assign(color=statuses["status"].map(STATUS_COLORS))
-        bars = hv.Bars(data, kdims="status", vdims=["orders", "color"]).opts(
+        bars = data.hvplot.bar(x="status", y="orders", responsive=True, hover_cols=["color"]).opts(
             color="color", tools=["hover"], title="Today's orders by status", xlabel="", ylabel="Orders",
-            height=320, yformatter=NumeralTickFormatter(format="0,0"), **COMMON)
+            height=320, yformatter=NumeralTickFormatter(format="0,0"), yticks=whole_numbers(), **COMMON)
         return bars, (None if statuses["orders"].sum() else "No orders today yet.")
 
     def __panel__(self):

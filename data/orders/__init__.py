@@ -8,7 +8,8 @@ from ..database import Database
 from ..tables import Tables
 from .reads import OrderReads, orders_listing
 from .today import OrderToday
-from .transfer import EXPORT_COLUMNS, IMPORT_COLUMNS, MAX_IMPORT_ROWS, ImportPreview, ImportRow, OrderTransfer, csv_lines
+from .transfer import (EXPORT_COLUMNS, IMPORT_COLUMNS, MAX_IMPORT_ROWS, ImportPreview, ImportRow, OrderTransfer,
+                       csv_lines)
 from .writes import BulkRefused, EditorPolicy, NewCustomer, OrderConflict, OrderDraft, OrderWrites
 
 __all__ = ["BulkRefused", "EXPORT_COLUMNS", "EditorPolicy", "IMPORT_COLUMNS", "ImportPreview", "ImportRow",

@@ -9,7 +9,8 @@ from sqlalchemy import Connection, text
 
 from ..cache import cached
 from ..order_rules import allowed_statuses
-from ..paging import CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text, whole_number
+from ..paging import (CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text,
+                      whole_number)
 from ..tables import Tables, quote
 
 

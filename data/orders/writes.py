@@ -157,7 +157,8 @@ class OrderWrites:
                 raise BulkRefused(reasons, what=what)
         return changed
 
-    def _apply(self, conn: Connection, order_id: int, edits: list[Edit], *, expected_version: int | None = None) -> bool:
+    def _apply(self, conn: Connection, order_id: int, edits: list[Edit], *,
+               expected_version: int | None = None) -> bool:
         """The write rule for one order; True if anything was written."""
         unknown = sorted({e.field for e in edits if e.field not in EDITABLE})
         if unknown:
@@ -195,7 +196,8 @@ class OrderWrites:
         now = dict(row)
         if fields & set(CUSTOMER_COLUMN):
             customer = conn.execute(text(f"SELECT name, email, address FROM {self.t.customers} "
-                                         "WHERE customer_id = :c FOR UPDATE"), {"c": row["customer_id"]}).mappings().one()
+                                         "WHERE customer_id = :c FOR UPDATE"),
+                                    {"c": row["customer_id"]}).mappings().one()
             now.update({field: customer[column] for field, column in CUSTOMER_COLUMN.items()})
         if ITEMS in fields:
             now[ITEMS] = [(r["sku"], r["quantity"], r["unit_price"]) for r in self._lines(conn, row["order_id"])]
