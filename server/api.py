@@ -2,13 +2,12 @@
 endpoint reads and answers, and its parameters, are `data/api.py`'s."""
 from __future__ import annotations
 
-import json
-
 from tornado.ioloop import IOLoop
-from tornado.web import RequestHandler
 
 from data.api import ENDPOINTS, BadParameter, MarketplaceApi, openapi_document
 from data.errors import AppError
+
+from .http import JSONHandler
 
 
 def answer(api: MarketplaceApi, path: str, arguments: dict[str, list[str]]) -> tuple[int, dict]:
@@ -21,22 +20,9 @@ def answer(api: MarketplaceApi, path: str, arguments: dict[str, list[str]]) -> t
         return 400, {"error": exc.message, "parameter": exc.parameter}
 
 
-class _Handler(RequestHandler):
+class _Handler(JSONHandler):
     def initialize(self, api: MarketplaceApi) -> None:
         self.api = api
-
-    def reply(self, status: int, payload: dict) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(payload))
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        """Errors Tornado raises itself (a method other than GET) as JSON, saying what is allowed."""
-        if status_code == 405:
-            self.set_header("Allow", "GET")
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": self._reason}))
 
 
 class ApiHandler(_Handler):

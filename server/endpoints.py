@@ -11,15 +11,15 @@ import logging
 from datetime import datetime
 
 from tornado.ioloop import IOLoop
-from tornado.web import RequestHandler
 
-from data.errors import AppError, Category
 from data.api import MarketplaceApi
+from data.errors import AppError, Category
 from data.health import READY_WITHIN, Monitor
 from data.marketplace import Marketplace
 from data.orders import Orders, csv_lines
 
 from .api import api_routes
+from .http import JSONHandler
 
 log = logging.getLogger(__name__)
 
@@ -29,32 +29,19 @@ def live_sessions(tornado_app) -> int:
     return sum(len(list(ctx.sessions)) for ctx in tornado_app.applications.values())
 
 
-class JSONHandler(RequestHandler):
+class MonitorHandler(JSONHandler):
     def initialize(self, monitor: Monitor | None = None) -> None:
         self.monitor = monitor
 
-    def reply(self, status: int, payload: dict) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(payload))
 
-    def write_error(self, status_code: int, **kwargs) -> None:
-        """Errors Tornado raises itself (a method other than GET) as JSON, saying what is allowed."""
-        if status_code == 405:
-            self.set_header("Allow", "GET")
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": self._reason}))
-
-
-class HealthHandler(JSONHandler):
+class HealthHandler(MonitorHandler):
     """Alive: the process answers HTTP."""
 
     def get(self) -> None:
         self.reply(200, {"status": "alive"})
 
 
-class ReadyHandler(JSONHandler):
+class ReadyHandler(MonitorHandler):
     """Ready: the database answered a query just now. Answers within READY_WITHIN seconds whatever
     the database does, with the reason when it is not ready."""
 
@@ -73,7 +60,7 @@ class ReadyHandler(JSONHandler):
             self.reply(503, {"status": "unavailable", "reason": probe.reason, "category": probe.category})
 
 
-class MetricsHandler(JSONHandler):
+class MetricsHandler(MonitorHandler):
     async def get(self) -> None:
         sessions = live_sessions(self.application)
         snapshot = await IOLoop.current().run_in_executor(None, lambda: self.monitor.snapshot(sessions=sessions))

@@ -139,6 +139,18 @@ def page_text(viewables) -> str:
     return "\n".join(t for v in viewables for c in pn.panel(v).select() if (t := shown_text(c)))
 
 
+@contextmanager
+def plain_sql(pg, database: str):
+    """`run(query, *args)`: plain SQL on a test database as its superuser, as someone outside the app
+    would; the rows, or None for a statement that returns none."""
+    import psycopg
+    with psycopg.connect(pg.admin_dsn(database), autocommit=True) as conn:
+        def run(query, *args):
+            cursor = conn.execute(query, args)
+            return cursor.fetchall() if cursor.description else None
+        yield run
+
+
 def run_async(make_coroutine, timeout: float = 600):
     """Run a coroutine to completion from a test. In a thread of its own: Playwright's sync API,
     once used in the test session, keeps an event loop running in this one."""

@@ -2,10 +2,9 @@
 only for what was stored, however quickly Save is clicked after typing."""
 from __future__ import annotations
 
-import psycopg
 import pytest
 
-from .helpers import serve_demo_copy
+from .helpers import plain_sql, serve_demo_copy
 from .test_browser_orders import edit, open_order_in_grid, pick
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -21,10 +20,7 @@ def served(tmp_path_factory, pg, demo_template):
 
 @pytest.fixture
 def sql(pg):
-    with psycopg.connect(pg.admin_dsn(DATABASE), autocommit=True) as conn:
-        def run(query, *args):
-            cursor = conn.execute(query, args)
-            return cursor.fetchall() if cursor.description else None
+    with plain_sql(pg, DATABASE) as run:
         yield run
 
 

@@ -7,10 +7,9 @@ import json
 import re
 import time
 
-import psycopg
 import pytest
 
-from .helpers import serve_demo_copy
+from .helpers import plain_sql, serve_demo_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 DATABASE = "browser_orders"
@@ -24,10 +23,7 @@ def served(tmp_path_factory, pg, demo_template):
 
 @pytest.fixture
 def sql(pg):
-    with psycopg.connect(pg.admin_dsn(DATABASE), autocommit=True) as conn:
-        def run(query, *args):
-            cursor = conn.execute(query, args)
-            return cursor.fetchall() if cursor.description else None
+    with plain_sql(pg, DATABASE) as run:
         yield run
 
 

@@ -197,7 +197,7 @@ def click_right_after_typing(event_coroutine, monkeypatch) -> list[str]:
 
     pool = ThreadPoolExecutor(4)
     monkeypatch.setattr(state, "_thread_pool", pool)
-    box, button = pn.widgets.TextInput(value="before"), pn.widgets.Button(name="Save")
+    box, button = pn.widgets.TextInput(value="before"), pn.widgets.Button(label="Save")
     doc = Document()
     root = pn.Row(box, button).get_root(doc)
     read: list[str] = []
