@@ -2,7 +2,7 @@
 
 `@cached(name, ttl)` on a method of a long-lived query object (one per process) keeps results
 per argument tuple. Cached DataFrames are shared by every session: callers must not mutate them
-(copy first). `clear()` on the owner empties its caches (the Refresh action).
+(copy first). `clear()` on the owner empties its caches (the Refresh action), `clear(name)` one.
 """
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ class Caches:
                 self._caches[name] = TTLCache(maxsize=maxsize, ttl=ttl)
             return self._caches[name]
 
-    def clear(self) -> None:
+    def clear(self, *names: str) -> None:
+        """Empty the named caches, or every one when none is named."""
         with self.lock:
-            for cache in self._caches.values():
-                cache.clear()
+            for name, cache in self._caches.items():
+                if not names or name in names:
+                    cache.clear()

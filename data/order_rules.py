@@ -7,6 +7,7 @@ here touches the database.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -206,17 +207,18 @@ def _lines(value) -> tuple | None:
         return None
 
 
-def final_order(now: dict, wanted: dict, known_skus: set[str]) -> tuple[dict, dict, list[Item] | None]:
+def final_order(now: dict, wanted: dict, product_skus: Callable[[], set[str]]) -> tuple[dict, dict, list[Item] | None]:
     """The order as it will be once `wanted` (field -> typed value) is applied to `now` (the order,
     its customer's fields and its lines as they are), checked as a whole: the lines first, then
-    the shipping fee, then the discount against the new items and fee. Returns the order fields,
-    the customer columns and the lines to write; raises ValidationError naming every problem."""
+    the shipping fee, then the discount against the new items and fee. `product_skus` is asked
+    only when the lines change. Returns the order fields, the customer columns and the lines to
+    write; raises ValidationError naming every problem."""
     problems: list[str] = []
     state = dict(now)
     lines = None
     if ITEMS in wanted:
         try:
-            lines = clean_items(wanted[ITEMS], known_skus)
+            lines = clean_items(wanted[ITEMS], product_skus())
             state["items_subtotal"] = sum((i.unit_price * i.quantity for i in lines), Decimal(0))
         except ValidationError as exc:
             problems.append(f"Items: {exc.message}")

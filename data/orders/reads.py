@@ -105,6 +105,9 @@ class OrderReads:
             SELECT product_id, sku, name, category, unit_price::float8 AS unit_price
             FROM {self.t.products} WHERE active ORDER BY sku""")
 
+    def product_skus(self) -> set[str]:
+        return set(self.products()["sku"])
+
     def find_customers(self, search: str, limit: int = 20) -> pd.DataFrame:
         pattern = like_pattern(typed_text(search, "customer search"))
         return self.db.frame("find_customers", f"""

@@ -108,7 +108,6 @@ class OrderTransfer:
 
     def _check_import(self, raw_rows, current: dict[int, dict]) -> list[ImportRow]:
         checked, seen = [], set()
-        skus = set(self.products()["sku"])
         for line, header, values in raw_rows:
             record = dict(zip(header, values))
             reasons, changes, version = [], {}, None
@@ -134,7 +133,7 @@ class OrderTransfer:
                 wanted = {name: record[name] for name in ORDER_FIELDS if name in record
                           and (record[name] != "" or name == "notes") and not same_value(name, record[name], row[name])}
                 try:
-                    order, _, _ = final_order(row, wanted, skus)     # the same rule as the form
+                    order, _, _ = final_order(row, wanted, self.product_skus)     # the same rule as the form
                     changes = {name: (row[name], value) for name, value in order.items()
                                if not same_value(name, value, row[name])}
                 except ValidationError as exc:

@@ -111,7 +111,7 @@ class OrderWrites:
                               "set_config('app.batch', :batch, true)"),
                          {"user": user, "action": action, "batch": batch or ""})
             yield conn
-        self._caches.clear()
+        self._caches.clear("orders_today")      # the products an order may hold do not change with it
         if self.feed is not None:
             self.feed.announce()
 
@@ -119,7 +119,7 @@ class OrderWrites:
         """Apply one person's edits to one order (a grid cell, the order form). Returns the grid's row
         as it now is. Raises OrderConflict if a field they changed no longer holds what they saw."""
         with self._writing("save_order", user, action) as conn:
-            self._apply(conn, order_id, edits)
+            self._apply(conn, order_id, self._lock(conn, [order_id]).get(order_id), edits)
             return self.grid_row(order_id, conn)
 
     def set_status(self, user: str, targets: list[tuple[int, str]], status: str) -> int:
@@ -143,27 +143,37 @@ class OrderWrites:
         batch_id = str(uuid.uuid4())
         reasons: dict[str, list[str]] = {}
         changed = 0
+        alike: dict[tuple, list[int]] = {}
+        order_ids = [order_id for order_id, _ in batch.values()]
+        if len(set(order_ids)) != len(order_ids):
+            raise ValueError("a batch names each order once")   # each is checked against the row locked below
         with self._writing(name, user, action, batch_id) as conn:
-            self._lock(conn, sorted({order_id for order_id, _ in batch.values()}))   # one lock order: no deadlocks
+            locked = self._lock(conn, order_ids)                      # in one lock order: no deadlocks
             for key, (order_id, edits) in batch.items():
                 try:
                     expected = (versions or {}).get(key)
-                    changed += self._apply(conn, order_id, edits, expected_version=expected)
+                    changed += self._apply(conn, order_id, locked.get(order_id), edits, expected_version=expected,
+                                           alike=alike)
                 except OrderConflict as conflict:
                     reasons[key] = [conflict.reason]
                 except ValidationError as exc:
                     reasons[key] = [exc.message]
             if reasons:
                 raise BulkRefused(reasons, what=what)
+            for values, ids in alike.items():
+                self._update_order(conn, ids, dict(values))
         return changed
 
-    def _apply(self, conn: Connection, order_id: int, edits: list[Edit], *,
-               expected_version: int | None = None) -> bool:
-        """The write rule for one order; True if anything was written."""
+    def _apply(self, conn: Connection, order_id: int, row: dict | None, edits: list[Edit], *,
+               expected_version: int | None = None, alike: dict[tuple, list[int]] | None = None) -> bool:
+        """The write rule for one order, given its row as locked in this transaction (None if there
+        is no such order); True if anything was (or, in `alike`, will be) written. With `alike`, an
+        order whose change is a plain update of its own fields is added there (the values -> the
+        orders) for the caller to write with the others in one statement: a bulk status change of
+        1,000 orders is one UPDATE, not 1,000."""
         unknown = sorted({e.field for e in edits if e.field not in EDITABLE})
         if unknown:
             raise ValidationError(f"{', '.join(unknown)} cannot be edited.")
-        row = self._lock(conn, [order_id]).get(order_id)
         if row is None:
             raise ValidationError(f"Order {order_id} does not exist.")
         if expected_version is not None and row["version"] != int(expected_version):
@@ -179,15 +189,19 @@ class OrderWrites:
         wanted = {e.field: e.new for e in edits if not same_value(e.field, e.new, now[e.field])}
         if not wanted:
             return False
-        order, customer, lines = final_order(now, wanted, set(self.products()["sku"]))
+        order, customer, lines = final_order(now, wanted, self.product_skus)
         # Written in an order that keeps discount <= items + shipping true after every statement (the
         # table checks it each time): a lower discount and a higher fee first, then the lines, then the rest.
         first = {k: v for k, v in order.items()
                  if (k == "discount" and v < row[k]) or (k == "shipping_fee" and v > row[k])}
-        self._update_order(conn, order_id, first)
+        rest = {k: v for k, v in order.items() if k not in first}
+        if alike is not None and not first and lines is None and not customer:
+            alike.setdefault(tuple(sorted(rest.items())), []).append(order_id)
+            return True
+        self._update_order(conn, [order_id], first)
         if lines is not None:
             self._replace_items(conn, order_id, lines)
-        self._update_order(conn, order_id, {k: v for k, v in order.items() if k not in first})
+        self._update_order(conn, [order_id], rest)
         self._update_customer(conn, row["customer_id"], customer)
         return True
 
@@ -233,12 +247,12 @@ class OrderWrites:
             JOIN {self.t.products} p ON p.product_id = i.product_id WHERE i.order_id = :id ORDER BY i.line_no"""),
                                               {"id": order_id}).mappings().all()]
 
-    def _update_order(self, conn: Connection, order_id: int, values: dict) -> None:
+    def _update_order(self, conn: Connection, order_ids: list[int], values: dict) -> None:
         if not values:
             return
         assignments = ", ".join(f"{quote(k)} = :{k}" for k in values)
-        conn.execute(text(f"UPDATE {self.t.orders} SET {assignments} WHERE order_id = :order_id"),
-                     {**values, "order_id": order_id})
+        conn.execute(text(f"UPDATE {self.t.orders} SET {assignments} WHERE order_id = ANY(:order_ids)"),
+                     {**values, "order_ids": order_ids})
 
     def _update_customer(self, conn: Connection, customer_id: str, values: dict) -> None:
         if not values:
@@ -285,7 +299,7 @@ class OrderWrites:
     def create_order(self, user: str, draft: OrderDraft) -> int:
         problems: list[str] = []
         try:
-            items = clean_items(draft.items, set(self.products()["sku"]))
+            items = clean_items(draft.items, self.product_skus())
         except ValidationError as exc:
             problems.append(f"Items: {exc.message}")
             items = []

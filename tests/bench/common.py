@@ -9,6 +9,14 @@ from pathlib import Path
 import numpy as np
 
 
+def server_rss_mb(pid: int) -> float:
+    """RSS of `python serve.py` and its worker processes (not the embedded PostgreSQL), in MiB."""
+    import psutil
+    root = psutil.Process(pid)
+    servers = [root] + [c for c in root.children(recursive=True) if "python" in c.name().lower()]
+    return sum(p.memory_info().rss for p in servers) / 2**20
+
+
 def percentiles(samples_s, *points) -> dict[str, float]:
     values = np.asarray(samples_s, dtype=float) * 1000
     return {f"p{p}": round(float(np.percentile(values, p)), 2) for p in (points or (50, 95))}

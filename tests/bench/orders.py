@@ -23,7 +23,7 @@ from data.order_rules import Edit
 from data.orders import EditorPolicy, Orders
 from data.paging import PageQuery
 from data.settings import load_settings
-from tests.bench.common import percentiles
+from tests.bench.common import percentiles, server_rss_mb
 from tests.helpers import ServedApp, isolated_env
 
 SCALE = 200
@@ -89,7 +89,6 @@ def data_side(backend) -> None:
 
 
 def rss_per_session(data_dir: Path, label: str, sessions: int = 20) -> float:
-    import psutil
     import panel as pn
     import panel_material_ui  # noqa: F401
     from bokeh.client import pull_session
@@ -101,11 +100,10 @@ def rss_per_session(data_dir: Path, label: str, sessions: int = 20) -> float:
         for _ in range(3):
             pull_session(url=app.url, arguments={"workspace": "orders"}).close()
         time.sleep(1)
-        process = psutil.Process(app.process.pid)
-        before = process.memory_info().rss
+        before = server_rss_mb(app.process.pid)
         opened = [pull_session(url=app.url, arguments={"workspace": "orders"}) for _ in range(sessions)]
         time.sleep(1)
-        grown = (process.memory_info().rss - before) / 2**20 / sessions
+        grown = (server_rss_mb(app.process.pid) - before) / sessions
         print(f"RSS per open grid session ({label}): {grown:.2f} MB")
         if "1,000,000" in label:
             export(app)

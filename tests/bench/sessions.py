@@ -1,6 +1,6 @@
 """Cost of a browser session: open N sessions as a browser would (page GET, then the websocket
 and the full document pull) against `python serve.py`, and report the time to open one and the
-server's RSS growth per live session. Panel's published figures for a small Tabulator app on 2
+server's RSS growth per live session (all its processes). Panel's published figures for a small Tabulator app on 2
 cores: ~250 ms per session open and ~0.7 MB per session.
 
     python -m tests.bench.sessions [N]
@@ -12,14 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
-from tests.bench.common import percentiles
+from tests.bench.common import percentiles, server_rss_mb
 from tests.helpers import ServedApp, isolated_env
-
-
-def rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 def main(n: int = 50) -> None:
@@ -36,14 +30,14 @@ def main(n: int = 50) -> None:
             for _ in range(3):                              # warm-up sessions, closed again
                 pull_session(url=app.url).close()
             time.sleep(1)
-            baseline = rss_mb(app.process.pid)
+            baseline = server_rss_mb(app.process.pid)
             sessions, opened = [], []
             for _ in range(n):
                 started = time.perf_counter()
                 sessions.append(pull_session(url=app.url))
                 opened.append(time.perf_counter() - started)
             time.sleep(2)
-            grown = rss_mb(app.process.pid) - baseline
+            grown = server_rss_mb(app.process.pid) - baseline
             p = percentiles(opened, 50, 95)
             live = app.get("/metrics").json()["process"]["sessions"]
             print(f"{n} sessions ({live} live on the server): open p50={p['p50']} ms p95={p['p95']} ms; "
