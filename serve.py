@@ -129,18 +129,24 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     from data.catalog import Catalog
     from data.changes import ChangeFeed
     from data.health import Monitor
+    from data.insights import CHANNEL as INSIGHTS_CHANNEL, Insights, Thresholds, Watcher
     from data.marketplace import Marketplace
     from data.orders import EditorPolicy, Orders
 
     configure_panel(settings.num_threads)
     monitor = Monitor(backend)
     feed = ChangeFeed(backend.db).start()
+    insights = Insights(backend.db, backend.tables, thresholds=Thresholds.from_settings(settings),
+                        every=settings.insights_every or 300, timezone=settings.timezone,
+                        feed=ChangeFeed(backend.db, INSIGHTS_CHANNEL).start())
+    watcher = (Watcher(insights, first_after=min(5.0, settings.insights_every)).start()
+               if settings.insights_every else None)
     orders = Orders(backend.db, backend.tables, EditorPolicy(settings.order_editors), timezone=settings.timezone,
                     feed=feed)
     holder: dict = {}
     context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables), orders=orders,
                          catalog=Catalog(backend.db, backend.tables),
-                         assistant=build_assistant(settings, backend), feed=feed,
+                         assistant=build_assistant(settings, backend), feed=feed, insights=insights,
                          dashboard_links=dashboard_links(settings),
                          session_count=lambda: live_sessions(holder["server"]._tornado))
 
@@ -154,7 +160,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     embed = context.dashboard_links[0] if context.dashboard_links else None
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
     server.start()
-    server.feed = feed
+    server.feeds = [feed, insights.feed] + ([watcher] if watcher else [])
 
     def stop(signum, _frame):
         log.info("signal %s received; shutting down", signal.Signals(signum).name)
@@ -166,7 +172,8 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
 
 
 def _shutdown(server) -> None:
-    server.feed.stop()
+    for running in server.feeds:
+        running.stop()
     server.stop(wait=False)
     server.io_loop.stop()
 

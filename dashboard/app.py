@@ -13,6 +13,7 @@ from data.catalog import Catalog
 from data.changes import ChangeFeed
 from data.errors import AppError, classify
 from data.health import Monitor
+from data.insights import Insights
 from data.marketplace import DATE_RANGES, Marketplace
 from data.orders import Orders
 
@@ -49,6 +50,7 @@ class AppContext:
     catalog: Catalog
     assistant: Assistant
     feed: ChangeFeed | None = None
+    insights: Insights | None = None
     dashboard_links: tuple[str, str] | None = None
     session_count: Callable[[], int | None] = lambda: None
 
@@ -106,7 +108,7 @@ def _page(context: AppContext) -> pmui.Page:
     views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace)),
              "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed)),
              "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
-             "assistant": lambda: AssistantView(state=AssistantState(app, assistant),
+             "assistant": lambda: AssistantView(state=AssistantState(app, assistant, context.insights),
                                                 dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
     tabs = LazyTabs.of(app.param.workspace, {name: (title, views[name]) for name, title in WORKSPACES.items()})

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import getpass
+from typing import Callable
 
+import panel as pn
 import param
 
 # Header names as Tornado canonicalises them (pn.state.headers is a plain dict).
@@ -46,3 +48,21 @@ class AppState(param.Parameterized):
     def notify(self, text: str) -> None:
         """Add a notice (several bad values in one link each get their sentence)."""
         self.message = f"{self.message} {text}".strip() if text not in self.message else self.message
+
+
+def follow(feed, changed: Callable[[int], None]) -> Callable[[], None]:
+    """Call `changed(version)` on this session's document after each announcement of `feed` (a
+    `ChangeFeed`, which calls from its own thread), until the session closes; returns a function
+    that stops following."""
+    document = pn.state.curdoc
+    live = document is not None and document.session_context is not None
+
+    def announced(version: int) -> None:
+        if live:
+            document.add_next_tick_callback(lambda: changed(version))
+        else:
+            changed(version)
+    unsubscribe = feed.subscribe(announced)
+    if live:
+        pn.state.on_session_destroyed(lambda _context: unsubscribe())
+    return unsubscribe

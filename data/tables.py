@@ -18,7 +18,8 @@ MARKETPLACE_TABLES = ("city_investment", "city_funnel", "property_performance", 
                       "amenity_city_top", "device_funnel", "device_diagnosis")
 RETAIL_TABLES = ("customers", "products", "orders", "order_items", "order_status_history", "audit_log")
 FASHION_TABLES = ("productsdb", "usersdb", "product_image_embeddingsdb", "user_style_featuresdb")
-APP_TABLES = ("app_meta", "assistant_log", "assistant_feedback")
+APP_TABLES = ("app_meta", "assistant_log", "assistant_feedback", "insights", "insight_runs", "insight_baseline",
+              "conversations", "assistant_turns")
 
 
 def quote(identifier: str) -> str:

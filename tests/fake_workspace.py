@@ -87,6 +87,7 @@ class FakeWorkspace:
         self.user_tokens: set[str] = set()      # users' own tokens (on-behalf-of-user), accepted beside the PAT
         self.feedback: list[dict] = []
         self.serving_requests: list[dict] = []
+        self.unusual_note: str | None = "Phuket's viewers are twice the next city's."   # None: nothing stands out
         self.stream_pause = 0.02
         self.role = role
         self.pg_host = pg_host
@@ -405,6 +406,10 @@ class FakeWorkspace:
         if "Summarise" in system:
             rows = user.split("Result: ", 1)[1].split(" rows", 1)[0] if "Result: " in user else "some"
             return f"Summary: the result has {rows} rows, led by the first row shown."
+        if "anything unusual" in system:
+            if self.unusual_note is None:
+                return json.dumps({"unusual": ""})
+            return json.dumps({"unusual": self.unusual_note, "confidence": "medium"})
         if "follow-up questions" in system:
             return json.dumps(["Which city converts best?", "How did demand change last quarter?",
                                "What is the revenue per city?"])

@@ -130,6 +130,9 @@ def shown_text(component) -> str:
     questions = getattr(component, "questions", None)
     if isinstance(questions, list):
         found.extend(questions)
+    items = getattr(component, "items", None)        # an insight list's cards
+    if isinstance(items, list):
+        found.extend(f"{i.get('sentence', '')}\n{i.get('meta', '')}" for i in items if isinstance(i, dict))
     return "\n".join(found)
 
 

@@ -67,6 +67,29 @@ def test_an_answer_shows_steps_sql_table_chart_summary_and_follow_ups(db, tables
     assert "✓ Running the query" in steps[0] and "…" not in steps[0] and "✗" not in steps[0]
 
 
+def unusual_notes(message) -> list:
+    return [c for c in message.select(pn.pane.HTML) if "answer-unusual" in c.css_classes]
+
+
+def test_claude_points_out_what_is_unusual_only_when_something_is(db, tables, assistant_workspace):
+    view = make_view(make_assistant(db, tables))
+    note = unusual_notes(ask(view, "Which cities have the most viewers?")[-1])
+    assert len(note) == 1 and note[0].visible
+    assert "Worth a look" in note[0].object and "medium confidence" in note[0].object
+    assert "twice the next city" in note[0].object
+    assistant_workspace.unusual_note = None                  # nothing stands out: nothing is shown
+    note = unusual_notes(ask(view, "Which cities have the fewest viewers?")[-1])
+    assert len(note) == 1 and not note[0].visible
+
+
+def test_an_unusual_note_claude_cannot_give_leaves_the_answer_whole(db, tables, assistant_workspace):
+    view = make_view(make_assistant(db, tables))
+    assistant_workspace.fail("/serving-endpoints/", 500, times=100)
+    answer = ask(view, "Which cities have the most viewers?")[-1]
+    assert not unusual_notes(answer)[0].visible
+    assert "10 rows · Genie" in texts([answer])
+
+
 def test_a_follow_up_button_asks_in_the_same_conversation(db, tables, assistant_workspace):  
     view = make_view(make_assistant(db, tables))
     ask(view, "Which cities have the most viewers?")

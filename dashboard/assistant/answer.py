@@ -18,7 +18,7 @@ import param
 from data.assistant import Answer, download
 from data.errors import classify
 
-from ..markup import HTML, Markdown, html, join
+from ..markup import HTML, Markdown, html, join, literal_markdown
 from .charts import answer_chart
 
 HTML_TABLE_ROWS = 20          # up to this many rows, a plain table; more get Tabulator's paging
@@ -222,6 +222,8 @@ class AnswerMessage:
                 parts.append(self.chart_slot)
                 self.chart = pn.pane.Bokeh(chart, sizing_mode="stretch_width")
         parts.append(self.summary)
+        self.unusual = Markdown("", sizing_mode="stretch_width", visible=False, css_classes=["answer-unusual"])
+        parts.append(self.unusual)
         self.actions = QuestionBar(ask, self._vote, sizing_mode="stretch_width")
         row = [self.actions]
         if not answer.frame.empty:
@@ -243,6 +245,12 @@ class AnswerMessage:
         except Exception as exc:  # the answer stays usable; the message is the app's, not the driver's
             return f"Not saved: {classify(exc).message}"
         return "Thanks, noted."
+
+    def show_unusual(self, what: str, confidence: str) -> None:
+        """Claude's note on what stands out in the result, only when there is one."""
+        if what:
+            self.unusual.param.update(object=f"**Worth a look** ({confidence} confidence): {literal_markdown(what)}",
+                                      visible=True)
 
     def add_follow_ups(self, questions: list[str]) -> None:
         self.actions.questions = list(questions or [])[:FOLLOW_UPS]

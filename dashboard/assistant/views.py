@@ -3,6 +3,7 @@ Claude's summary, and offers follow-ups, feedback and downloads."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,10 @@ from .. import upstream_fixes
 from ..markup import HTML, Markdown, Text, alert, html, join
 from ..widgets import LazyTabs
 from .answer import AnswerDetails, AnswerMessage, QuestionBar
+from .insights import InsightList, InsightsView
 from .state import AssistantState
+
+log = logging.getLogger(__name__)
 
 # Genie and Claude calls wait on the network, up to the SDK's retry limit when a service misbehaves:
 # they get threads of their own, so a slow Databricks never starves the health checks, the CSV
@@ -26,6 +30,7 @@ from .state import AssistantState
 ASSISTANT_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="assistant")
 STEP_TITLES = {"understanding": "Understanding the question", "writing": "Writing SQL",
                "running": "Running the query"}
+WELCOME_INSIGHTS = 3     # the newest insights the chat's first message shows
 MODES = {"genie": "Genie writes the SQL, Claude explains", "claude": "Claude writes the SQL (no Genie space)",
          "sql": "SQL only (/sql)"}
 
@@ -49,7 +54,13 @@ class AssistantView(pn.viewable.Viewer):
             # answer adds a table, a chart and buttons, and a long chat would slow every change.
             load_buffer=6,
             sizing_mode="stretch_width", height=680)
+        self.tabs: LazyTabs | None = None
+        self._told: set[int] = set()           # insights this chat has shown or knew of when it opened
+        self._loaded = False
         self._welcome()
+        self.state.param.watch(lambda _e: self._tell_new_insights(), "insights_version")
+        # A message added before the browser has drawn the page never shows: wait for it.
+        pn.state.onload(self._page_loaded)
 
     # -- answering ------------------------------------------------------------------------
 
@@ -106,7 +117,10 @@ class AssistantView(pn.viewable.Viewer):
         if assistant.claude is not None and not answer.frame.empty:
             message.summary.object = "_Summarising…_"
             message.summary_text = await _stream_into(message.summary, lambda: assistant.summary(answer), loop)
-        follow_ups = await loop.run_in_executor(ASSISTANT_THREADS, assistant.follow_ups, answer)
+        follow_ups, unusual = await asyncio.gather(
+            loop.run_in_executor(ASSISTANT_THREADS, assistant.follow_ups, answer),
+            loop.run_in_executor(ASSISTANT_THREADS, assistant.unusual, answer))
+        message.show_unusual(*unusual)
         message.add_follow_ups(follow_ups)
 
     async def _failure(self, failure: Failure, reply: pn.Column, loop) -> None:
@@ -122,6 +136,33 @@ class AssistantView(pn.viewable.Viewer):
                                                               failure)
         explained.param.update(object=explanation or "", visible=bool(explanation))
         rephrase.questions = list(rephrasings or [])
+
+    # -- insights -------------------------------------------------------------------------
+
+    def _insight_list(self, insights) -> InsightList:
+        timezone = self.state.insights.timezone
+        view = InsightList(self._ask_from_insight, sizing_mode="stretch_width")
+        view.show(insights, timezone)
+        self._told.update(i.insight_id for i in insights)
+        return view
+
+    def _page_loaded(self) -> None:
+        self._loaded = True
+        self._tell_new_insights()
+
+    def _tell_new_insights(self) -> None:
+        """An insight found while this chat is open becomes a message in it."""
+        if not self._loaded or self.state.insights is None:
+            return
+        new = [i for i in self._latest_insights() if i.insight_id not in self._told]
+        if new:
+            self.chat.send(pn.Column(Text(f"New insight{'s' if len(new) > 1 else ''}:"), self._insight_list(new),
+                                     sizing_mode="stretch_width"), user="Insights", respond=False)
+
+    def _ask_from_insight(self, question: str) -> None:
+        if self.tabs is not None:
+            self.tabs.active = 0
+        self._ask(question)
 
     def _submitted(self, event=None, _instance=None) -> None:
         self._ask(getattr(event, "new", None))
@@ -161,19 +202,37 @@ class AssistantView(pn.viewable.Viewer):
                 title="Genie or Claude is not configured", severity="info"))
         parts.append(QuestionBar(self._ask, label="", questions=list(assistant.starter_questions()),
                                  sizing_mode="stretch_width"))
+        if self.state.insights is not None:
+            latest = self._latest_insights()
+            self._told.update(i.insight_id for i in latest)
+            if latest[:WELCOME_INSIGHTS]:
+                parts += [Text("What changed recently:"), self._insight_list(latest[:WELCOME_INSIGHTS])]
         self.chat.send(pn.Column(*parts, sizing_mode="stretch_width"), user="Assistant", respond=False)
+
+    def _latest_insights(self) -> list:
+        try:
+            return self.state.insights.latest()
+        except Exception as exc:  # the chat works without them; the Insights tab says why
+            log.warning("insights unavailable for the chat: %s", classify(exc).message)
+            return []
 
     def __panel__(self):
         chat = pn.Column(self._toolbar(), self.chat, sizing_mode="stretch_width")
-        if not self.dashboard_url:
+        tabs = [("Chat", lambda: chat)]
+        if self.state.insights is not None:
+            tabs.append(("Insights", lambda: InsightsView(self._ask_from_insight, state=self.state)))
+        if self.dashboard_url:
+            embed, published = self.dashboard_url
+            tabs.append(("Dashboard", lambda: pn.Column(
+                HTML(html('<a href="{}" target="_blank" rel="noopener">Open the dashboard in Databricks</a>',
+                          published)),
+                HTML(html('<iframe src="{}" style="width:100%;height:760px;border:0" title="AI/BI dashboard">'
+                          '</iframe>', embed), sizing_mode="stretch_width"),
+                sizing_mode="stretch_width")))
+        if len(tabs) == 1:
             return chat
-        embed, published = self.dashboard_url
-        dashboard = pn.Column(
-            HTML(html('<a href="{}" target="_blank" rel="noopener">Open the dashboard in Databricks</a>', published)),
-            HTML(html('<iframe src="{}" style="width:100%;height:760px;border:0" title="AI/BI dashboard"></iframe>',
-                      embed), sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
-        return LazyTabs([("Chat", lambda: chat), ("Dashboard", lambda: dashboard)])
+        self.tabs = LazyTabs(tabs)
+        return self.tabs
 
 
 class _Progress:

@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pandas as pd
-import panel as pn
 import param
 
 from data.changes import ChangeFeed
 from data.orders import Orders
 from data.paging import Page, PageQuery
 
-from ..state import AppState
+from ..state import AppState, follow
 
 TABS = ("orders", "today", "import")
 TIME_COLUMNS = ("created_at", "modified_at", "changed_at")
@@ -69,18 +68,8 @@ class OrdersState(param.Parameterized):
         return self.app.user
 
     def _follow(self, feed: ChangeFeed) -> None:
-        """Re-read when anyone commits a change: the feed calls from its own thread, so hop onto the
-        session's document before touching state."""
-        document = pn.state.curdoc
-
-        def changed(version: int) -> None:
-            if document is not None and document.session_context is not None:
-                document.add_next_tick_callback(lambda: self.param.update(version=version))
-            else:
-                self.version = version
-        self._unsubscribe = feed.subscribe(changed)
-        if document is not None and document.session_context is not None:
-            pn.state.on_session_destroyed(lambda _context: self.stop_following())
+        """Re-read when anyone commits a change."""
+        self._unsubscribe = follow(feed, lambda version: self.param.update(version=version))
 
     def stop_following(self) -> None:
         if self._unsubscribe is not None:

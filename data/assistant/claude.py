@@ -74,6 +74,22 @@ class Claude:
                   "answerable from the same tables. Reply with a JSON array of strings only.")
         return _question_list(self.complete(system, _result_prompt(question, frame, None, False), max_tokens=200))
 
+    def unusual(self, question: str, frame: pd.DataFrame) -> tuple[str, str]:
+        """Anything unusual in a result (seed 001's "analyze" step): (what, confidence low|medium|high),
+        or ("", "") when nothing stands out."""
+        system = ("Point out anything unusual in this query result that a business user should look at: an "
+                  "outlier, a sudden change, a value that breaks the pattern. Use only the numbers given. Reply "
+                  'as JSON: {"unusual": "one or two sentences", "confidence": "low" | "medium" | "high"}, '
+                  'or {"unusual": ""} when nothing stands out.')
+        text = self.complete(system, _result_prompt(question, frame, None, False), max_tokens=200)
+        try:
+            parsed = json.loads(text[text.index("{"): text.rindex("}") + 1])
+        except ValueError:
+            return "", ""
+        what = str(parsed.get("unusual") or "").strip()
+        level = str(parsed.get("confidence") or "").strip().lower()
+        return (what, level if level in ("low", "medium", "high") else "low") if what else ("", "")
+
     def explain_failure(self, question: str, problem: str) -> tuple[str, list[str]]:
         system = ("A data question could not be answered. In one or two plain sentences, explain why for a "
                   "non-technical user, then suggest 2 or 3 rephrasings more likely to work. Reply as JSON: "

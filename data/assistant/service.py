@@ -73,6 +73,7 @@ class Answer:
     message_id: str | None = None
     log_id: int | None = None
     summary: str | None = None               # Claude's, once streamed
+    unusual: tuple[str, str] | None = None   # Claude's (what stands out, confidence), once asked
     follow_up_questions: list[str] | None = None
 
 
@@ -251,6 +252,19 @@ class Assistant:
             pieces.append(piece)
             yield piece
         answer.summary = "".join(pieces)
+
+    def unusual(self, answer: Answer) -> tuple[str, str]:
+        """What Claude finds unusual in the result and how sure it is; ("", "") when nothing stands
+        out, when Claude is not configured, or when it failed (the answer stands without it)."""
+        if answer.unusual is None:
+            if self.claude is None or len(answer.frame) < 2:
+                return "", ""
+            try:
+                answer.unusual = self.claude.unusual(answer.question, answer.frame)
+            except AppError as exc:
+                log.warning("unusual-values note unavailable: %s", exc.detail or exc.message)
+                return "", ""
+        return answer.unusual
 
     def follow_ups(self, answer: Answer) -> list[str]:
         """Genie's suggestions, else Claude's; kept on the answer like the summary."""

@@ -79,6 +79,23 @@ _NAME_ADJECTIVES = ("Cosy", "Sunny", "Grand", "Quiet", "Modern", "Classic", "Cha
 
 QUADRANTS = ("Protect & Expand", "Fix Conversion", "Grow Demand", "Maintain")
 
+# Two anomalies worth finding, planted so that the insight watcher has real news in the demo: a
+# checkout problem in one busy city over the last 7 days, and mobile completion falling in every
+# city over the last two weeks (an app release, say).
+PLANTED_CONVERSION_KEPT = 0.25       # share of the city's completers left in its last 7 days
+PLANTED_MOBILE_KEPT = 0.5            # share of mobile completion left in the last two weeks
+
+
+def planted_city(profile: pd.DataFrame) -> str:
+    """The city with the most expected completers after Phuket (the seed's example stays as it is)."""
+    expected = (profile["daily_viewers"] * profile["conversion"]).where(profile["city"] != "Phuket")
+    return str(profile.loc[expected.idxmax(), "city"])
+
+
+def planted_anomaly_city(seed: int = 0) -> str:
+    """The city `generate(seed=seed)` plants its conversion drop in."""
+    return planted_city(_city_profile(np.random.default_rng(seed)))
+
 
 def _city_profile(rng: np.random.Generator) -> pd.DataFrame:
     n = len(CITIES)
@@ -110,6 +127,7 @@ def _seasonality(days: pd.DatetimeIndex, main_type: str) -> np.ndarray:
 
 
 def city_funnel(profile: pd.DataFrame, today: date, rng: np.random.Generator, days: int = 365) -> pd.DataFrame:
+    planted = planted_city(profile)
     dates = pd.date_range(end=pd.Timestamp(today), periods=days, freq="D")
     frames = []
     for row in profile.itertuples():
@@ -123,6 +141,8 @@ def city_funnel(profile: pd.DataFrame, today: date, rng: np.random.Generator, da
         after = min(row.conversion / 0.281, 0.95)
         confirmed = rng.binomial(initiated, min(np.sqrt(after) * 1.05, 0.99))
         completers = rng.binomial(confirmed, min(after / min(np.sqrt(after) * 1.05, 0.99), 1.0))
+        if row.city == planted:
+            completers[-7:] = rng.binomial(completers[-7:], PLANTED_CONVERSION_KEPT)
         frames.append(pd.DataFrame({
             "city": row.city, "event_date": dates.date, "viewers": viewers, "clickers": clickers,
             "searchers": searchers, "filterers": filterers, "initiated_bookers": initiated,
@@ -234,6 +254,8 @@ def device_funnel(profile: pd.DataFrame, funnel: pd.DataFrame, rng: np.random.Ge
         for i, (week, viewers) in enumerate(zip(group["week_start"], group["viewers"])):
             split = rng.multinomial(viewers, _DEVICE_SHARE)
             mobile_factor = np.clip(penalty + slope * (i - len(group)), 0.3, 1.1)
+            if i >= len(group) - 2:
+                mobile_factor *= PLANTED_MOBILE_KEPT
             complete = _DEVICE_COMPLETE * np.array([1.0, mobile_factor, 1.0])
             initiated = rng.binomial(split, _DEVICE_INITIATE)
             completers = rng.binomial(initiated, np.clip(complete, 0, 0.99))

@@ -36,3 +36,81 @@ CREATE TABLE IF NOT EXISTS {{schema}}.assistant_feedback (
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (log_id, user_name)
 );
+
+-- What the insight watcher found: each finding once under its key (rule, subject, direction, period),
+-- with when it was first and last seen and who dismissed it.
+CREATE TABLE IF NOT EXISTS {{schema}}.insights (
+    insight_id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    insight_key     TEXT NOT NULL UNIQUE,
+    rule            TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    sentence        TEXT NOT NULL,
+    question        TEXT NOT NULL,
+    current_value   DOUBLE PRECISION,
+    baseline_value  DOUBLE PRECISION,
+    change          DOUBLE PRECISION,
+    confidence      DOUBLE PRECISION NOT NULL CHECK (confidence BETWEEN 0 AND 1),
+    size            INTEGER NOT NULL,
+    first_seen      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_seen       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    dismissed_by    TEXT,
+    dismissed_at    TIMESTAMPTZ,
+    CHECK ((dismissed_by IS NULL) = (dismissed_at IS NULL))
+);
+CREATE INDEX IF NOT EXISTS insights_first_seen ON {{schema}}.insights (first_seen DESC);
+
+-- Each run of the watcher (whichever process ran it) and what its SQL cost.
+CREATE TABLE IF NOT EXISTS {{schema}}.insight_runs (
+    run_id        BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    duration_ms   INTEGER NOT NULL,
+    findings      INTEGER NOT NULL,
+    new_insights  INTEGER NOT NULL,
+    sql_ms        JSONB NOT NULL DEFAULT '{}',
+    process       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS insight_runs_started ON {{schema}}.insight_runs (started_at DESC);
+
+-- Values a rule compares with on its next run (the amenity lifts as last seen).
+CREATE TABLE IF NOT EXISTS {{schema}}.insight_baseline (
+    rule     TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    value    DOUBLE PRECISION NOT NULL,
+    seen_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (rule, subject)
+);
+
+-- Each person's assistant conversations, and every question asked in them with its answer: the SQL,
+-- a snapshot of the result (up to the row limit), the summary and follow-ups. Deleting a
+-- conversation deletes its turns.
+CREATE TABLE IF NOT EXISTS {{schema}}.conversations (
+    conversation_id  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_name        TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    genie_id         TEXT,
+    started_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS conversations_user ON {{schema}}.conversations (user_name, updated_at DESC);
+
+CREATE TABLE IF NOT EXISTS {{schema}}.assistant_turns (
+    turn_id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id  BIGINT NOT NULL REFERENCES {{schema}}.conversations ON DELETE CASCADE,
+    user_name        TEXT NOT NULL,
+    asked_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
+    question         TEXT NOT NULL,
+    source           TEXT NOT NULL,
+    outcome          TEXT NOT NULL,
+    sql_text         TEXT,
+    genie_text       TEXT NOT NULL DEFAULT '',
+    message          TEXT NOT NULL DEFAULT '',
+    log_id           BIGINT,
+    acted_as         TEXT,
+    snapshot         JSONB,
+    row_count        INTEGER NOT NULL DEFAULT 0,
+    truncated        BOOLEAN NOT NULL DEFAULT false,
+    summary          TEXT NOT NULL DEFAULT '',
+    unusual          JSONB NOT NULL DEFAULT '["", ""]',
+    follow_ups       JSONB NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS assistant_turns_conversation ON {{schema}}.assistant_turns (conversation_id, turn_id);
