@@ -126,6 +126,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     from server.endpoints import live_sessions, routes
     from server.security import origin, security_headers
     from data.assistant import build_assistant, dashboard_links
+    from data.assistant.history import History
     from data.catalog import Catalog
     from data.changes import ChangeFeed
     from data.health import Monitor
@@ -147,6 +148,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables), orders=orders,
                          catalog=Catalog(backend.db, backend.tables),
                          assistant=build_assistant(settings, backend), feed=feed, insights=insights,
+                         history=History(backend.db, backend.tables),
                          dashboard_links=dashboard_links(settings),
                          session_count=lambda: live_sessions(holder["server"]._tornado))
 

@@ -9,6 +9,7 @@ import panel as pn
 import panel_material_ui as pmui
 
 from data.assistant import Assistant, assistant_for_session
+from data.assistant.history import History
 from data.catalog import Catalog
 from data.changes import ChangeFeed
 from data.errors import AppError, classify
@@ -51,6 +52,7 @@ class AppContext:
     assistant: Assistant
     feed: ChangeFeed | None = None
     insights: Insights | None = None
+    history: History | None = None
     dashboard_links: tuple[str, str] | None = None
     session_count: Callable[[], int | None] = lambda: None
 
@@ -108,7 +110,8 @@ def _page(context: AppContext) -> pmui.Page:
     views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace)),
              "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed)),
              "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
-             "assistant": lambda: AssistantView(state=AssistantState(app, assistant, context.insights),
+             "assistant": lambda: AssistantView(state=linked(AssistantState, "assistant", assistant, context.insights,
+                                                                 context.history),
                                                 dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
     tabs = LazyTabs.of(app.param.workspace, {name: (title, views[name]) for name, title in WORKSPACES.items()})

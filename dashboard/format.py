@@ -1,6 +1,9 @@
 """Turning figures into short, readable text (one place for units and rounding)."""
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None:
@@ -30,3 +33,10 @@ def money(value: float | None, currency: str = "$") -> str:
 
 def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
     return f"{count:,} {noun if count == 1 else plural_noun or noun + 's'}"
+
+
+def local_time(moment: datetime | None, timezone: str) -> str:
+    """A moment as people here read it, in the business time zone: '02 Dec 10:42'."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%d %b %H:%M")

@@ -44,9 +44,10 @@ ARGUMENTS = {a.name: a for a in (
     Argument("q", "search", TEXT),
     Argument("product", "product", INTEGER, (1, BIGGEST_ID)),
     Argument("user", "user", INTEGER, (1, BIGGEST_ID)),
+    Argument("answer", "shared answer", INTEGER, (1, BIGGEST_ID)),
 )}
 # The order in which arguments are checked: a tab is one of its workspace's tabs.
-ORDER = ("workspace", "tab", "city", "range", "type", "weeks", "order", "q", "product", "user")
+ORDER = ("workspace", "tab", "city", "range", "type", "weeks", "order", "q", "product", "user", "answer")
 
 
 @dataclass

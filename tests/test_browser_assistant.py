@@ -64,3 +64,28 @@ def test_a_refused_sql_command_is_explained_in_the_chat(served, page):
     ask(page, "/sql DELETE FROM orders")
     page.get_by_text("Only SELECT queries are allowed, not DELETE.").wait_for(timeout=10_000)
     assert page.console_errors == []
+
+
+def test_a_reloaded_page_brings_the_conversation_back_and_its_link_opens_for_a_colleague(served, page, browser):
+    page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
+    ask(page, "Which cities have the most viewers?")
+    page.get_by_text("10 rows · Genie").wait_for(timeout=20_000)
+    page.get_by_text("Summary: the result has 10 rows").wait_for(timeout=10_000)
+    page.locator("a.answer-link").first.wait_for(timeout=10_000)
+    page.reload(wait_until="networkidle")
+    page.get_by_text("result taken").first.wait_for(timeout=15_000)
+    wait_for_chart(page, "^Which cities have the most viewers\\?")
+    assert page.get_by_text("Summary: the result has 10 rows").count() >= 1, "the summary as it was"
+    link = page.locator("a.answer-link").first.get_attribute("href")
+    assert link.startswith("?workspace=assistant&answer=")
+
+    colleague = browser.new_context(extra_http_headers={"X-Forwarded-Email": "ben@example.com"}).new_page()
+    errors = []
+    colleague.on("pageerror", lambda e: errors.append(str(e)))
+    colleague.goto(f"{served.url}/{link}", wait_until="networkidle")
+    colleague.get_by_text("Shared answer, asked by").wait_for(timeout=15_000)
+    colleague.locator("table.result tbody tr").first.wait_for(timeout=10_000)
+    assert colleague.locator("table.result tbody tr").count() == 10
+    assert colleague.get_by_role("button", name="Helpful").count() == 0, "read-only: no thumbs"
+    colleague.context.close()
+    assert errors == [] and page.console_errors == []

@@ -45,6 +45,7 @@ class AnswerDetails(pn.custom.JSComponent):
 
     meta = param.String(default="", doc="Rows, source and timing, in a line.")
     sql = param.String(default="", doc="The SQL that ran (or was tried); no SQL section when empty.")
+    link = param.Integer(default=None, allow_None=True, doc="The stored answer's id: a link that opens it.")
 
     _esm = """
     export function render({ model, el }) {
@@ -53,6 +54,15 @@ class AnswerDetails(pn.custom.JSComponent):
         const meta = document.createElement("div")
         meta.className = "meta"
         meta.textContent = model.meta
+        if (model.link !== null) {
+          const link = document.createElement("a")
+          link.className = "answer-link"
+          link.href = "?workspace=assistant&answer=" + encodeURIComponent(String(model.link))
+          link.target = "_blank"
+          link.rel = "noopener"
+          link.textContent = "Link to this answer"
+          meta.append(" \u00b7 ", link)
+        }
         el.appendChild(meta)
         if (!model.sql) return
         const details = document.createElement("details")
@@ -70,7 +80,7 @@ class AnswerDetails(pn.custom.JSComponent):
         el.appendChild(details)
       }
       draw()
-      model.on(["meta", "sql"], draw)
+      model.on(["meta", "sql", "link"], draw)
     }
     """
     _stylesheets = [ANSWER_CSS]
@@ -200,8 +210,11 @@ button.vote { border: 0; background: none; color: #1976d2; padding: 4px 6px; tex
 class AnswerMessage:
     """The parts of an answer, built so the chat can add them in one change (see `show_chart`)."""
 
-    def __init__(self, answer: Answer, ask: Callable[[str], None], feedback: Callable[[Answer, bool], None]):
-        self.answer, self.summary_text = answer, ""
+    def __init__(self, answer: Answer, ask: Callable[[str], None], feedback: Callable[[Answer, bool], None] | None,
+                 *, taken: str = "", run_again: Callable[[str], None] | None = None, link: int | None = None):
+        """`taken`: when a stored result was taken (then Claude's parts are shown as stored);
+        `feedback` None: read-only (a shared answer); `run_again`: offer to ask the question again."""
+        self.answer, self.summary_text = answer, answer.summary or ""
         self._feedback = feedback
         self.summary = Markdown("", sizing_mode="stretch_width")
         self.chart_slot, self.chart = pn.Column(sizing_mode="stretch_width"), None
@@ -209,12 +222,14 @@ class AnswerMessage:
         cut = " (cut at 1,000 rows: more exist)" if answer.truncated else ""
         cut += f" ({answer.size_note})" if answer.size_note else ""
         source = {"genie": "Genie", "claude": "Claude's SQL", "sql": "your SQL"}[answer.source]
-        meta = f"{rows}{cut} · {source}" + (" · from the cache" if answer.cached else f" · {answer.seconds:.1f} s")
+        meta = f"{rows}{cut} · {source}" + (f" · result taken {taken}" if taken else " · from the cache"
+                                             if answer.cached else f" · {answer.seconds:.1f} s")
         parts = []
         if answer.text:
             parts.append(Markdown(answer.text, sizing_mode="stretch_width"))
-        parts.append(AnswerDetails(meta=meta, sql=answer.sql or "", sizing_mode="stretch_width",
-                                   css_classes=["answer-meta"]))
+        self.details = AnswerDetails(meta=meta, sql=answer.sql or "", link=link, sizing_mode="stretch_width",
+                                     css_classes=["answer-meta"])
+        parts.append(self.details)
         if not answer.frame.empty:
             parts.append(result_table(answer.frame))
             chart = answer_chart(answer.frame, answer.question[:80])
@@ -224,14 +239,22 @@ class AnswerMessage:
         parts.append(self.summary)
         self.unusual = Markdown("", sizing_mode="stretch_width", visible=False, css_classes=["answer-unusual"])
         parts.append(self.unusual)
-        self.actions = QuestionBar(ask, self._vote, sizing_mode="stretch_width")
+        self.actions = QuestionBar(ask, self._vote if feedback is not None else None, sizing_mode="stretch_width")
         row = [self.actions]
+        if run_again is not None:
+            again = pmui.Button(label="Run again", icon="replay", variant="outlined", size="small")
+            again.on_click(lambda _e: run_again(answer.question))
+            row.append(again)
         if not answer.frame.empty:
             row += [pmui.FileDownload(callback=lambda k=kind: io.BytesIO(download(answer, self.summary_text, k)),
                                       filename=f"answer.{kind}", label=label, icon="download", size="small")
                     for kind, label in (("csv", "CSV"), ("xlsx", "Excel"))]
         parts.append(pn.Row(*row, sizing_mode="stretch_width"))
         self.layout = pn.Column(*parts, sizing_mode="stretch_width")
+        if taken:                                   # a stored answer: Claude's parts as they were
+            self.summary.object = answer.summary or ""
+            self.show_unusual(*(answer.unusual or ("", "")))
+            self.add_follow_ups(answer.follow_up_questions or [])
 
     def show_chart(self) -> None:
         """Call once the browser has drawn the message: a figure sent inside a new Material chat

@@ -2,9 +2,7 @@
 items the chat shows for them. A list is one browser-drawn model; every text is set as text."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import panel as pn
 import panel_material_ui as pmui
@@ -12,6 +10,7 @@ import param
 
 from data.insights import Insight
 
+from ..format import local_time
 from ..markup import Text
 from ..widgets import notice
 from .state import AssistantState
@@ -27,18 +26,12 @@ def shown_confidence(value: float) -> str:
 
 def insight_item(insight: Insight, timezone: str = "UTC") -> dict:
     """What a list shows of one insight (plain values: the browser sets them as text)."""
-    seen = _local(insight.first_seen, timezone)
+    seen = local_time(insight.first_seen, timezone)
     meta = " · ".join(filter(None, [RULE_TITLES.get(insight.rule, insight.rule), f"seen {seen}" if seen else "",
                                     shown_confidence(insight.confidence)]))
-    dismissed = (f"Dismissed by {insight.dismissed_by} at {_local(insight.dismissed_at, timezone)}"
+    dismissed = (f"Dismissed by {insight.dismissed_by} at {local_time(insight.dismissed_at, timezone)}"
                  if insight.dismissed_at else "")
     return {"id": insight.insight_id, "sentence": insight.sentence, "meta": meta, "dismissed": dismissed}
-
-
-def _local(moment: datetime | None, timezone: str) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%d %b %H:%M")
 
 
 class InsightList(pn.custom.JSComponent):
@@ -141,7 +134,7 @@ class InsightsView(pn.viewable.Viewer):
     def _refresh(self) -> None:
         self.list.show(self.state.insight_list(), self.timezone)
         run = self.state.insights.last_run() if self.state.insights is not None else None
-        self.status.object = (f"Last checked {_local(run['started_at'], self.timezone)} "
+        self.status.object = (f"Last checked {local_time(run['started_at'], self.timezone)} "
                               f"({run['findings']} finding{'s' if run['findings'] != 1 else ''}, "
                               f"{run['duration_ms']:,} ms)." if run else "Not checked yet.")
 

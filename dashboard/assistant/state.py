@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import param
 
-from data.assistant import Assistant, Conversation
+import logging
+
+from data.assistant import Answer, Assistant, Conversation, Failure
+from data.assistant.history import History, Summary, Turn
 from data.errors import classify
 from data.insights import Insight, Insights
 
 from ..state import AppState, follow
+
+log = logging.getLogger(__name__)
 
 
 class AssistantState(param.Parameterized):
@@ -20,11 +25,21 @@ class AssistantState(param.Parameterized):
     show_dismissed = param.Boolean(default=False, label="Show dismissed",
                                    doc="The Insights list also shows dismissed insights, and who dismissed them.")
     insight_notice = param.String(default="", doc="What the last check or dismissal did, for the person.")
+    answer = param.Integer(default=None, allow_None=True, doc="A shared answer to show (the link's ?answer=).")
+    stored = param.Integer(default=None, allow_None=True,
+                           doc="The stored conversation the chat continues (None until its first question).")
+    conversations_version = param.Integer(default=0, doc="Bumped when this person's conversations change.")
+    history_notice = param.String(default="", doc="Why a conversation could not be kept, opened or deleted.")
 
-    def __init__(self, app: AppState, assistant: Assistant, insights: Insights | None = None, **params):
+    LINK = {"answer": "answer"}      # parameter -> the link's argument
+
+    def __init__(self, app: AppState, assistant: Assistant, insights: Insights | None = None,
+                 history: History | None = None, **params):
         super().__init__(app=app, **params)
         self.assistant = assistant
         self.conversation = Conversation()
+        self.history = history
+        self.fresh = False               # the next question skips the answer cache (Run again)
         self.insights = insights
         self._unsubscribe = None
         if insights is not None and insights.feed is not None:
@@ -32,6 +47,80 @@ class AssistantState(param.Parameterized):
 
     def new_conversation(self) -> None:
         self.conversation = Conversation()
+        self.stored = None
+
+    # -- conversations that last ------------------------------------------------------------
+
+    def record(self, result: Answer | Failure) -> int | None:
+        """Keep the question and its answer in this person's conversation; the turn's id, or None
+        (and a notice) when it could not be kept."""
+        if self.history is None:
+            return None
+        user = self.app.user
+        try:
+            if self.stored is None:
+                self.stored = self.history.start(user, result.question)
+            turn = self.history.record(self.stored, user, result, genie_id=self.conversation.genie_id,
+                                       acted_as=self.assistant.acting_as)
+        except Exception as exc:  # the answer is on screen either way
+            log.warning("conversation turn not kept: %s", type(exc).__name__)
+            self.history_notice = f"This answer is not kept in your history: {classify(exc).message}"
+            return None
+        self.param.trigger("conversations_version")
+        return turn
+
+    def conversations(self) -> list[Summary]:
+        if self.history is None:
+            return []
+        try:
+            return self.history.conversations(self.app.user)
+        except Exception as exc:
+            self.history_notice = f"Your earlier conversations cannot be listed: {classify(exc).message}"
+            return []
+
+    def reopen(self, conversation_id: int | None = None) -> list[Turn]:
+        """Continue one of this person's conversations (the latest when none is named); its turns."""
+        if self.history is None:
+            return []
+        try:
+            if conversation_id is None:
+                latest = self.history.conversations(self.app.user, limit=1)
+                if not latest:
+                    return []
+                conversation_id = latest[0].conversation_id
+            summary = next((c for c in self.history.conversations(self.app.user)
+                            if c.conversation_id == conversation_id), None)
+            turns = self.history.turns(conversation_id, self.app.user) if summary else []
+        except Exception as exc:
+            self.history_notice = f"The conversation cannot be opened: {classify(exc).message}"
+            return []
+        if summary is None:
+            self.history_notice = "That conversation is not yours, or it was deleted."
+            return []
+        self.conversation = Conversation(genie_id=summary.genie_id,
+                                         first_question=turns[0].question if turns else None)
+        self.stored = conversation_id
+        return turns
+
+    def delete(self, conversation_id: int) -> bool:
+        try:
+            deleted = self.history.delete(conversation_id, self.app.user)
+        except Exception as exc:
+            self.history_notice = f"Not deleted: {classify(exc).message}"
+            return False
+        if deleted and conversation_id == self.stored:
+            self.new_conversation()
+        self.param.trigger("conversations_version")
+        return deleted
+
+    def shared(self) -> tuple[Turn | None, str]:
+        """The answer the link names, as this person may see it."""
+        if self.answer is None or self.history is None:
+            return None, ""
+        try:
+            return self.history.shared(self.answer, self.app.user)
+        except Exception as exc:
+            return None, f"The shared answer cannot be shown: {classify(exc).message}"
 
     # -- insights -------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from data.assistant.genie import STEPS
 from data.errors import classify
 
 from .. import upstream_fixes
+from ..format import local_time
 from ..markup import HTML, Markdown, Text, alert, html, join
-from ..widgets import LazyTabs
+from ..widgets import LazyTabs, notice
 from .answer import AnswerDetails, AnswerMessage, QuestionBar
 from .insights import InsightList, InsightsView
 from .state import AssistantState
@@ -57,7 +58,11 @@ class AssistantView(pn.viewable.Viewer):
         self.tabs: LazyTabs | None = None
         self._told: set[int] = set()           # insights this chat has shown or knew of when it opened
         self._loaded = False
+        self._charts_to_draw: list[AnswerMessage] = []
+        self.timezone = self.state.insights.timezone if self.state.insights is not None else "UTC"
         self._welcome()
+        self._replay(self.state.reopen())          # the conversation this person had open
+        self._show_shared()
         self.state.param.watch(lambda _e: self._tell_new_insights(), "insights_version")
         # A message added before the browser has drawn the page never shows: wait for it.
         pn.state.onload(self._page_loaded)
@@ -79,9 +84,10 @@ class AssistantView(pn.viewable.Viewer):
         reply = pn.Column(progress.pane, sizing_mode="stretch_width")
         instance.send(reply, user="Assistant", respond=False)
         state.busy = True
+        fresh, state.fresh = state.fresh, False
         work = loop.run_in_executor(ASSISTANT_THREADS, lambda: assistant.ask(
             state.app.user, question, state.conversation, on_status=lambda s: push("status", s),
-            on_wait=lambda position, seconds: push("wait", position, seconds), cancel=cancel))
+            on_wait=lambda position, seconds: push("wait", position, seconds), cancel=cancel, fresh=fresh))
         try:
             while True:
                 getter = asyncio.ensure_future(events.get())
@@ -122,6 +128,7 @@ class AssistantView(pn.viewable.Viewer):
             loop.run_in_executor(ASSISTANT_THREADS, assistant.unusual, answer))
         message.show_unusual(*unusual)
         message.add_follow_ups(follow_ups)
+        message.details.link = await loop.run_in_executor(ASSISTANT_THREADS, self.state.record, answer)
 
     async def _failure(self, failure: Failure, reply: pn.Column, loop) -> None:
         parts = [alert(failure.message, severity="info" if failure.outcome == "cancelled" else "warning")]
@@ -136,6 +143,8 @@ class AssistantView(pn.viewable.Viewer):
                                                               failure)
         explained.param.update(object=explanation or "", visible=bool(explanation))
         rephrase.questions = list(rephrasings or [])
+        if failure.outcome != "cancelled":
+            await loop.run_in_executor(ASSISTANT_THREADS, self.state.record, failure)
 
     # -- insights -------------------------------------------------------------------------
 
@@ -148,6 +157,7 @@ class AssistantView(pn.viewable.Viewer):
 
     def _page_loaded(self) -> None:
         self._loaded = True
+        self._draw_charts()
         self._tell_new_insights()
 
     def _tell_new_insights(self) -> None:
@@ -180,13 +190,101 @@ class AssistantView(pn.viewable.Viewer):
         self.chat.clear()
         self._welcome()
 
+    # -- conversations that last ------------------------------------------------------------
+
+    def reopen(self, conversation_id: int | None = None) -> None:
+        """Show one of this person's stored conversations (the latest when none is named) and
+        continue it."""
+        turns = self.state.reopen(conversation_id)
+        if conversation_id is not None and not turns:
+            return                                  # the notice says why
+        self.chat.clear()
+        self._welcome()
+        self._replay(turns)
+
+    def _replay(self, turns) -> None:
+        for turn in turns:
+            self.chat.send(Text(turn.question), user=turn.user_name, respond=False)
+            self.chat.send(self._stored_reply(turn), user="Assistant", respond=False)
+        if self._loaded:
+            self._draw_charts()
+
+    def _stored_reply(self, turn, *, shared_by: str = "") -> pn.Column:
+        """A kept answer as it was, saying when its result was taken, with Run again."""
+        taken = local_time(turn.asked_at, self.timezone)
+        if turn.outcome != "answered":
+            return pn.Column(alert(turn.message or "This question was not answered.", severity="warning"),
+                             Text(f"Asked {taken}."), sizing_mode="stretch_width")
+        message = AnswerMessage(turn.as_answer(), self._ask, None if shared_by else self._feedback, taken=taken,
+                                run_again=self._run_again, link=turn.turn_id)
+        if turn.rating:
+            message.actions.voted = "You marked this helpful." if turn.rating > 0 else "You marked this not helpful."
+        self._charts_to_draw.append(message)
+        return message.layout
+
+    def _draw_charts(self) -> None:
+        """Charts of replayed answers, once the browser has laid the messages out (see show_chart)."""
+        if self._charts_to_draw:
+            param.parameterized.async_executor(self._draw_charts_after_layout)
+
+    async def _draw_charts_after_layout(self) -> None:
+        await upstream_fixes.after_message_drawn()
+        waiting, self._charts_to_draw = self._charts_to_draw, []
+        for message in waiting:
+            message.show_chart()
+
+    def _run_again(self, question: str) -> None:
+        if self.tabs is not None:
+            self.tabs.active = 0
+        self.state.fresh = True
+        self._ask(question)
+
+    def _show_shared(self) -> None:
+        """The answer the link names, read-only, as a message of its own."""
+        turn, why = self.state.shared()
+        if turn is None and not why:
+            return
+        parts = [Text(f"Shared answer, asked by {turn.user_name}." if turn else "Shared answer")]
+        if why:
+            parts.append(alert(why, severity="info"))
+        if turn is not None and not why:
+            parts.append(self._stored_reply(turn, shared_by=turn.user_name))
+        elif turn is not None:
+            parts += [Text(turn.question), QuestionBar(self._run_again, label="", questions=[turn.question],
+                                                       sizing_mode="stretch_width")]
+        self.chat.send(pn.Column(*parts, sizing_mode="stretch_width"), user="Shared", respond=False)
+
+    def _conversation_picker(self):
+        """Earlier conversations: open one, or delete it."""
+        picker = pmui.Select(label="Earlier conversations", options={}, value=None, size="small", width=320)
+        open_button = pmui.Button(label="Open", icon="history", variant="outlined", size="small")
+        delete_button = pmui.Button(label="Delete", icon="delete", variant="text", size="small", color="error")
+
+        def refresh(*_events) -> None:
+            options = {f"{local_time(c.updated_at, self.timezone)} · {c.title} ({c.turns})": c.conversation_id
+                       for c in self.state.conversations()}
+            picker.param.update(options=options, value=picker.value if picker.value in options.values() else None)
+        refresh()
+        self.state.param.watch(refresh, "conversations_version")
+        open_button.on_click(lambda _e: picker.value is not None and self.reopen(picker.value))
+
+        def delete(_event) -> None:
+            if picker.value is not None and self.state.delete(picker.value) and self.state.stored is None:
+                self.chat.clear()
+                self._welcome()
+        delete_button.on_click(delete)
+        return picker, open_button, delete_button
+
     # -- layout ---------------------------------------------------------------------------
 
     def _toolbar(self):
         new = pmui.Button(label="New conversation", icon="add_comment", variant="outlined", size="small")
         new.on_click(self.new_conversation)
         mode = pmui.Chip(label=MODES[self.state.assistant.mode], icon="smart_toy", variant="outlined")
-        return pn.Row(mode, new, align="start")
+        if self.state.history is None:
+            return pn.Row(mode, new, align="start")
+        return pn.Column(pn.Row(mode, new, *self._conversation_picker(), align="start"),
+                         notice(self.state.param.history_notice), sizing_mode="stretch_width")
 
     def _welcome(self) -> None:
         """The chat's first message: what can be asked, what is missing, and starter questions."""

@@ -125,7 +125,8 @@ class Assistant:
 
     def ask(self, user: str, question: str, conversation: Conversation, *, on_status: Callable[[str], None],
             on_wait: Callable[[int, float], None] = lambda position, seconds: None,
-            cancel: threading.Event | None = None) -> Answer | Failure:
+            cancel: threading.Event | None = None, fresh: bool = False) -> Answer | Failure:
+        """`fresh`: ask again even when the answer is cached (Run again on a stored answer)."""
         cancel = cancel or threading.Event()
         question = question.strip()
         started = time.monotonic()
@@ -140,7 +141,7 @@ class Assistant:
                 return self._logged(user, self._run_sql(question, command.group(1), on_status), started)
             key = self._cache_key(question, conversation)
             with self._lock:
-                hit = self._cache.get(key)
+                hit = None if fresh else self._cache.get(key)
             metrics.record_cache("assistant_answers", hit=hit is not None)
             if hit is not None:
                 on_status("CACHED")
