@@ -109,9 +109,10 @@ def _worker(settings, port: int) -> int:
     from data.backend import open_backend
     workers = int(os.environ.get("APP_WORKERS", "1"))
     # Genie's per-minute budget is the app's: each process takes its share.
+    app_budget = settings.genie_per_minute
     settings = dataclasses.replace(settings, genie_per_minute=max(1, -(-settings.genie_per_minute // workers)))
     backend = open_backend(settings, attach=True)
-    server = _serve(backend, settings, port=port, address="127.0.0.1")
+    server = _serve(backend, settings, port=port, address="127.0.0.1", genie_budget=app_budget)
     try:
         server.io_loop.start()
     finally:
@@ -119,20 +120,26 @@ def _worker(settings, port: int) -> int:
     return 0
 
 
-def _serve(backend, settings, *, port: int | None = None, address: str | None = None):
+def _serve(backend, settings, *, port: int | None = None, address: str | None = None,
+           genie_budget: int | None = None):
+    """`genie_budget`: Genie questions per minute for the whole app (a worker's settings hold its share)."""
     import panel as pn
 
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
     from server.endpoints import live_sessions, routes
     from server.security import origin, security_headers
     from data.assistant import build_assistant, dashboard_links
+    from data.assistant.costs import AssistantCosts
     from data.assistant.history import History
     from data.catalog import Catalog
     from data.changes import ChangeFeed
     from data.health import Monitor
-    from data.insights import CHANNEL as INSIGHTS_CHANNEL, Insights, Thresholds, Watcher
+    from data.assistant.verified import VerifiedQuestions
+    from data.editors import EditorPolicy
+    from data.insights import CHANNEL as INSIGHTS_CHANNEL, Insights, Thresholds
+    from data.periodic import Periodic
     from data.marketplace import Marketplace
-    from data.orders import EditorPolicy, Orders
+    from data.orders import Orders
 
     configure_panel(settings.num_threads)
     monitor = Monitor(backend)
@@ -140,15 +147,24 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     insights = Insights(backend.db, backend.tables, thresholds=Thresholds.from_settings(settings),
                         every=settings.insights_every or 300, timezone=settings.timezone,
                         feed=ChangeFeed(backend.db, INSIGHTS_CHANNEL).start())
-    watcher = (Watcher(insights, first_after=min(5.0, settings.insights_every)).start()
-               if settings.insights_every else None)
+    background = [insights.feed]
+    if settings.insights_every:
+        background.append(Periodic(insights.run_if_due, every=settings.insights_every,
+                                   first_after=min(5.0, settings.insights_every), name="insight-watcher").start())
+    assistant = build_assistant(settings, backend)
+    verified = VerifiedQuestions(backend.db, backend.tables, editors=EditorPolicy(settings.assistant_editors))
+    if assistant.genie is not None:        # once a day for the whole app; each process asks hourly
+        background.append(Periodic(lambda: verified.check(assistant.genie, force=False), every=3600,
+                                   first_after=120, name="verified-check").start())
     orders = Orders(backend.db, backend.tables, EditorPolicy(settings.order_editors), timezone=settings.timezone,
                     feed=feed)
     holder: dict = {}
     context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables), orders=orders,
                          catalog=Catalog(backend.db, backend.tables),
-                         assistant=build_assistant(settings, backend), feed=feed, insights=insights,
+                         assistant=assistant, feed=feed, insights=insights, verified=verified,
                          history=History(backend.db, backend.tables),
+                         costs=AssistantCosts(backend.db, backend.tables, timezone=settings.timezone,
+                                              budget_per_minute=genie_budget or settings.genie_per_minute),
                          dashboard_links=dashboard_links(settings),
                          session_count=lambda: live_sessions(holder["server"]._tornado))
 
@@ -162,7 +178,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     embed = context.dashboard_links[0] if context.dashboard_links else None
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
     server.start()
-    server.feeds = [feed, insights.feed] + ([watcher] if watcher else [])
+    server.feeds = [feed, *background]
 
     def stop(signum, _frame):
         log.info("signal %s received; shutting down", signal.Signals(signum).name)

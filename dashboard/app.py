@@ -9,7 +9,9 @@ import panel as pn
 import panel_material_ui as pmui
 
 from data.assistant import Assistant, assistant_for_session
+from data.assistant.costs import AssistantCosts
 from data.assistant.history import History
+from data.assistant.verified import VerifiedQuestions
 from data.catalog import Catalog
 from data.changes import ChangeFeed
 from data.errors import AppError, classify
@@ -53,6 +55,8 @@ class AppContext:
     feed: ChangeFeed | None = None
     insights: Insights | None = None
     history: History | None = None
+    costs: AssistantCosts | None = None
+    verified: VerifiedQuestions | None = None
     dashboard_links: tuple[str, str] | None = None
     session_count: Callable[[], int | None] = lambda: None
 
@@ -105,13 +109,14 @@ def _page(context: AppContext) -> pmui.Page:
         page_link.follow(state, state_class.LINK, workspace)
         return state
 
-    system = SystemState(context.monitor, session_count=context.session_count)
+    system = SystemState(context.monitor, session_count=context.session_count, costs=context.costs,
+                         verified=context.verified)
     assistant = assistant_for_session(context.assistant, settings, pn.state.headers, app.user)
     views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace)),
              "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed)),
              "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
              "assistant": lambda: AssistantView(state=linked(AssistantState, "assistant", assistant, context.insights,
-                                                                 context.history),
+                                                                 context.history, context.verified),
                                                 dashboard_url=context.dashboard_links),
              "system": lambda: SystemView(system)}
     tabs = LazyTabs.of(app.param.workspace, {name: (title, views[name]) for name, title in WORKSPACES.items()})

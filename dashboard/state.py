@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import getpass
+from dataclasses import dataclass
 from typing import Callable
 
 import panel as pn
 import param
+
+from data.assistant.selection import Selection
 
 # Header names as Tornado canonicalises them (pn.state.headers is a plain dict).
 USER_HEADERS = ("X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-User")
@@ -26,6 +29,14 @@ def signed_in_user(headers: dict | None) -> str:
 ALL_CITIES = "All cities"
 
 
+@dataclass(frozen=True)
+class ChartQuestion:
+    """A question asked from a chart about what was selected in it, for the Assistant to answer."""
+
+    question: str
+    selection: Selection
+
+
 class AppState(param.Parameterized):
     """What every workspace shares in one browser session; workspaces receive this object."""
 
@@ -34,6 +45,8 @@ class AppState(param.Parameterized):
     workspace = param.Selector(default=None, objects=[], doc="The workspace on screen.")
     city = param.Selector(default=ALL_CITIES, objects=[ALL_CITIES], doc="The city every view filters on.")
     message = param.String(default="", doc="A notice for the user (a bad link, say); empty when none.")
+    handoff = param.ClassSelector(class_=ChartQuestion, default=None, allow_None=True,
+                                  doc="A question another workspace asks the Assistant (then shown there).")
 
     LINK = {"workspace": "workspace", "city": "city"}        # parameter -> the link's argument
 
@@ -44,6 +57,11 @@ class AppState(param.Parameterized):
     def city_filter(self) -> str | None:
         """The city as the data layer takes it: None for all cities."""
         return None if self.city == ALL_CITIES else self.city
+
+    def ask_assistant(self, question: ChartQuestion) -> None:
+        """Open the Assistant and ask it `question` there."""
+        self.handoff = question
+        self.workspace = "assistant"
 
     def notify(self, text: str) -> None:
         """Add a notice (several bad values in one link each get their sentence)."""

@@ -6,9 +6,13 @@ import panel as pn
 import panel_material_ui as pmui
 import param
 
+from data.assistant.costs import AssistantCosts
+from data.assistant.verified import VerifiedQuestions
+from data.errors import classify
 from data.health import Monitor
 
 from . import format as fmt
+from .markup import alert
 from .widgets import Stat, cards, heading
 
 REFRESH_MS = 3000
@@ -20,10 +24,17 @@ class SystemState(param.Parameterized):
     snapshot = param.Dict(default={}, doc="What /metrics shows, as of the last refresh.")
     settings = param.Dict(default={}, doc="The app's settings with secrets redacted.")
     visible = param.Boolean(default=True, doc="Whether the workspace is on screen; hidden, it stops refreshing.")
+    costs = param.Parameter(default=None, doc="What the assistant costs (Costs), or None when unknown.")
+    costs_problem = param.String(default="", doc="Why the assistant's costs cannot be shown, when they cannot.")
 
-    def __init__(self, monitor: Monitor, session_count=None, **params):
+    checks = param.List(default=[], doc="The latest checks of the verified questions (CheckRun), newest first.")
+
+    def __init__(self, monitor: Monitor, session_count=None, costs: AssistantCosts | None = None,
+                 verified: VerifiedQuestions | None = None, **params):
         super().__init__(**params)
         self._monitor = monitor
+        self._costs = costs
+        self._verified = verified
         self._session_count = session_count or (lambda: None)
         self.settings = monitor.backend.settings.redacted()
         self.refresh()
@@ -32,6 +43,23 @@ class SystemState(param.Parameterized):
     def refresh(self) -> None:
         if self.visible:
             self.snapshot = self._monitor.snapshot(sessions=self._session_count())
+            if self._costs is not None:
+                try:
+                    self.param.update(costs=self._costs.recent(), costs_problem="",
+                                      checks=self._verified.recent_runs() if self._verified is not None else [])
+                except Exception as exc:  # the database is away: the cards above say so
+                    self.costs_problem = classify(exc).message
+
+
+def _costs_frame(costs) -> pd.DataFrame:
+    columns = ["day", "questions", "to_genie", "from_cache", "cache_share", "claude_tokens", "tokens_per_answer"]
+    if costs is None or costs.days.empty:
+        return pd.DataFrame(columns=columns)
+    frame = costs.days[columns].copy()
+    frame["day"] = frame["day"].astype(str)
+    frame["cache_share"] = [fmt.percent(v) if pd.notna(v) else "—" for v in frame["cache_share"]]
+    frame["tokens_per_answer"] = [f"{v:,.0f}" if pd.notna(v) else "—" for v in frame["tokens_per_answer"]]
+    return frame
 
 
 def _queries_frame(snapshot: dict) -> pd.DataFrame:
@@ -57,12 +85,18 @@ class SystemView(pn.viewable.Viewer):
         self.state = state
         self.database, self.pool, self.token = Stat("Database"), Stat("Connection pool"), Stat("Token")
         self.cache, self.errors = Stat("Cache hit ratio"), Stat("Errors")
+        self.genie, self.answer_cache, self.tokens = (Stat("Genie, last minute"), Stat("Answers from the cache today"),
+                                                      Stat("Claude tokens per answer today"))
+        self.verified = Stat("Verified answers still matching")
         table = dict(show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_columns")
         self.queries = pn.widgets.Tabulator(_queries_frame({}), max_height=360, **table, titles={
             "query": "Query", "calls": "Calls", "failures": "Failed", "p50_ms": "p50 (ms)",
             "p95_ms": "p95 (ms)", "p99_ms": "p99 (ms)"}, name="query-latency")
         self.error_table = pn.widgets.Tabulator(_errors_frame({}), **table,
                                                 titles={"category": "Category", "count": "Count"})
+        self.costs_table = pn.widgets.Tabulator(_costs_frame(None), **table, titles={
+            "day": "Day", "questions": "Questions", "to_genie": "Sent to Genie", "from_cache": "From the cache",
+            "cache_share": "Cache share", "claude_tokens": "Claude tokens", "tokens_per_answer": "Tokens per answer"})
         self.settings_table = pn.widgets.Tabulator(_settings_frame(state.settings), **table,
                                                    titles={"setting": "Setting", "value": "Value"})
         state.param.watch(self._render, "snapshot")
@@ -97,6 +131,38 @@ class SystemView(pn.viewable.Viewer):
                                detail=f"up {fmt.duration(process['uptime_s'])} · RSS {process['rss_mb']:.0f} MB · {sessions}")
             _replace_if_changed(self.queries, _queries_frame(s))
             _replace_if_changed(self.error_table, _errors_frame(s))
+            self._render_costs(self.state.costs)
+
+    def _render_costs(self, costs) -> None:
+        if costs is None:
+            return
+        today = costs.today
+        busy = costs.genie_last_minute >= costs.budget_per_minute
+        self.genie.update(f"{costs.genie_last_minute} of {costs.budget_per_minute}", tone="bad" if busy else "default",
+                          detail="questions sent in the last minute, of the app's budget per minute")
+        if today is None:
+            self.answer_cache.update("—", detail="no questions today")
+            self.tokens.update("—", detail="no questions today")
+        else:
+            share = fmt.percent(today["cache_share"]) if pd.notna(today["cache_share"]) else "—"
+            self.answer_cache.update(share, detail=f"{int(today['from_cache']):,} of {int(today['questions']):,} "
+                                                   "questions")
+            per = f"{today['tokens_per_answer']:,.0f}" if pd.notna(today["tokens_per_answer"]) else "—"
+            self.tokens.update(per, detail=f"{int(today['claude_tokens']):,} tokens today")
+        _replace_if_changed(self.costs_table, _costs_frame(costs))
+        checks = [run for run in self.state.checks if run.total]
+        if checks:
+            trend = " → ".join(fmt.percent(run.score, 0) for run in reversed(checks[:6]))
+            self.verified.update(fmt.percent(checks[0].score, 0), tone="good" if checks[0].score == 1 else "default",
+                                 detail=f"{checks[0].matched} of {checks[0].total} at the latest check · trend {trend}")
+        else:
+            self.verified.update("–", detail="no check yet (Assistant → Verified → Check now)")
+
+    def _costs_section(self) -> list:
+        if self.state.costs is None and not self.state.costs_problem:
+            return []
+        return [heading("What the assistant costs"), alert(self.state.param.costs_problem),
+                cards(self.genie, self.answer_cache, self.tokens, self.verified), self.costs_table]
 
     def __panel__(self):
         return pn.Column(
@@ -105,6 +171,7 @@ class SystemView(pn.viewable.Viewer):
                 pn.Column(heading("Query latency by query name"), self.queries, sizing_mode="stretch_width"),
                 pn.Column(heading("Errors by category"), self.error_table, width=300, margin=(0, 0, 0, 16)),
                 sizing_mode="stretch_width"),
+            *self._costs_section(),
             pmui.Card(self.settings_table, title="Settings (secrets redacted)", collapsed=True,
                       sizing_mode="stretch_width", margin=(16, 0)),
             sizing_mode="stretch_width", margin=(8, 16),

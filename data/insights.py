@@ -29,7 +29,6 @@ import logging
 import math
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,7 +39,6 @@ from sqlalchemy import Connection, text
 from .cache import Caches, cached
 from .changes import ChangeFeed
 from .database import Database
-from .errors import AppError
 from .tables import Tables
 
 log = logging.getLogger(__name__)
@@ -401,29 +399,3 @@ def _insight(row: dict) -> Insight:
                    change=row["change"], confidence=row["confidence"], size=row["size"],
                    insight_id=row["insight_id"], first_seen=row["first_seen"], dismissed_by=row["dismissed_by"],
                    dismissed_at=row["dismissed_at"])
-
-
-class Watcher:
-    """A thread in every process that asks for a run each interval; the database lets one run."""
-
-    def __init__(self, insights: Insights, *, first_after: float = 5.0):
-        self.insights, self.first_after = insights, first_after
-        self._stop = threading.Event()
-
-    def start(self) -> "Watcher":
-        threading.Thread(target=self._run, name="insight-watcher", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        wait = self.first_after
-        while not self._stop.wait(wait):
-            try:
-                self.insights.run_if_due()
-            except AppError as exc:       # the database is away: try again next time
-                log.warning("insight watcher could not run: %s", exc.detail or exc.message)
-            except Exception:
-                log.exception("insight watcher failed")
-            wait = self.insights.every

@@ -87,6 +87,9 @@ VARIABLES: tuple[Var, ...] = (
         "and Claude as the signed-in user (their X-Forwarded-Access-Token) instead of the app.", BOOL),
     Var("DATABRICKS_WAREHOUSE_ID", "warehouse_id", None,
         "SQL warehouse of the Genie space (python -m data.setup genie-space uses it)."),
+    Var("ASSISTANT_EDITORS", "assistant_editors", None, "Who may verify helpful answers from Genie (and remove "
+        "verified questions): comma-separated e-mails, or `*` for everyone.", LIST,
+        shown_default="everyone on the embedded database, nobody elsewhere"),
     Var("INSIGHTS_EVERY_SECONDS", "insights_every", "300",
         "How often the insight watcher (one for the whole app) checks the data for news; 0 turns it off.", NUMBER,
         (0, 86_400)),
@@ -276,10 +279,11 @@ def _derive(values: dict, mode: str, env: Mapping[str, str], problems: list[str]
     values["pg_sslmode"] = values["pg_sslmode"] or ("require" if mode == LAKEBASE else "prefer")
     port = values["app_port"]
     values["websocket_origins"] = values["websocket_origins"] or (f"localhost:{port}", f"127.0.0.1:{port}")
-    if _raw(env, _BY_NAME["ORDER_EDITORS"]) is None:          # not set: everyone on the embedded database
-        values["order_editors"] = ("*",) if mode == EMBEDDED else ()
-    else:
-        values["order_editors"] = tuple(sorted({e.lower() for e in values["order_editors"]}))
+    for name, field in (("ORDER_EDITORS", "order_editors"), ("ASSISTANT_EDITORS", "assistant_editors")):
+        if _raw(env, _BY_NAME[name]) is None:                 # not set: everyone on the embedded database
+            values[field] = ("*",) if mode == EMBEDDED else ()
+        else:
+            values[field] = tuple(sorted({e.lower() for e in values[field]}))
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
     try:
         ZoneInfo(values["timezone"])

@@ -204,8 +204,9 @@ def cmd_demo_data(settings: Settings, args, out: Output) -> None:
 
 # -- Genie space ---------------------------------------------------------------------------
 
-def serialized_space(settings: Settings, catalog: str) -> str:
-    """The space's tables, instructions and sample questions, in Genie's serialized-space format."""
+def serialized_space(settings: Settings, catalog: str, examples: list[tuple[str, str]] = ()) -> str:
+    """The space's tables, instructions, sample questions and (from the app's verified questions)
+    example SQL, in Genie's serialized-space format."""
     schemas = {"retail": settings.retail_schema, "marketplace": settings.marketplace_schema}
     identifiers = sorted(f"{catalog}.{schemas[d]}.{t}" for d, names in GENIE_TABLES.items() for t in names)
     return json.dumps({
@@ -214,8 +215,28 @@ def serialized_space(settings: Settings, catalog: str) -> str:
                                         for q in GENIE_QUESTIONS]},
         "data_sources": {"tables": [{"identifier": name} for name in identifiers]},
         "instructions": {"text_instructions": [{"id": uuid.uuid5(uuid.NAMESPACE_URL, "instructions").hex,
-                                                "content": [GENIE_INSTRUCTIONS]}]},
+                                                "content": [GENIE_INSTRUCTIONS]}],
+                         **({"example_question_sqls": [
+                             {"id": uuid.uuid5(uuid.NAMESPACE_URL, "verified:" + question).hex, "question": [question],
+                              "sql": [sql]} for question, sql in examples]} if examples else {})},
     })
+
+
+def _verified_examples(settings: Settings, out: Output) -> list[tuple[str, str]]:
+    """The app's verified questions, as example SQL for the space; none when the database is away."""
+    from .assistant.verified import VerifiedQuestions
+    backend = None
+    try:
+        backend = _backend(settings)
+        examples = VerifiedQuestions(backend.db, backend.tables).examples()
+    except Exception as exc:  # no database, or no schema yet: the space is still worth saving
+        out.write(f"      no example SQL: the verified questions could not be read ({classify(exc).message})")
+        return []
+    finally:
+        if backend is not None:
+            backend.close()
+    out.ok(f"{len(examples)} verified question{' goes' if len(examples) == 1 else 's go'} in as example SQL")
+    return examples
 
 
 def _find_space(w, title: str) -> str | None:
@@ -237,7 +258,7 @@ def cmd_genie_space(settings: Settings, args, out: Output) -> None:
         out.fail("no SQL warehouse for the Genie space", "pass --warehouse <id> or set DATABRICKS_WAREHOUSE_ID")
         return
     w = workspace_client()
-    payload = serialized_space(settings, args.catalog)
+    payload = serialized_space(settings, args.catalog, _verified_examples(settings, out))
     description = ("Orders (the same tables the app edits) and the marketplace gold tables, for questions in "
                    "plain language from the Lakebase Panel app.")
     try:

@@ -160,7 +160,14 @@ class FakeWorkspace:
         return entry
 
     def _script_for(self, question: str) -> GenieScript:
-        return next((s for phrase, s in self.genie_scripts if phrase in question.lower()), GenieScript())
+        scripted = next((s for phrase, s in self.genie_scripts if phrase in question.lower()), None)
+        if scripted is not None:
+            return scripted
+        keep = re.search(r"Only include rows where (city|property_id) IN \((.*)\)\.", question)
+        if keep:      # like Genie, honour a filter the question spells out
+            table = {"city": "city_investment", "property_id": "property_performance"}[keep.group(1)]
+            return GenieScript(sql=f"SELECT * FROM marketplace.{table} WHERE {keep.group(1)} IN ({keep.group(2)})")
+        return GenieScript()
 
     def issue_token(self) -> tuple[str, datetime]:
         token = "lbtok-" + secrets.token_urlsafe(24)
@@ -392,7 +399,10 @@ class FakeWorkspace:
                 words = reply.split(" ")
                 chunks = [f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': w + (' ' if i < len(words) - 1 else '')}}]})}\n\n".encode()
                           for i, w in enumerate(words)]
-                return 200, Streamed(chunks + [b"data: [DONE]\n\n"], pause=self.stream_pause)
+                usage = {"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": len(words),
+                                                  "total_tokens": 100 + len(words)}}
+                return 200, Streamed(chunks + [f"data: {json.dumps(usage)}\n\n".encode(), b"data: [DONE]\n\n"],
+                                     pause=self.stream_pause)
             return 200, {"id": "chatcmpl-fake", "object": "chat.completion", "model": ENDPOINT,
                          "choices": [{"index": 0, "finish_reason": "stop",
                                       "message": {"role": "assistant", "content": reply}}],

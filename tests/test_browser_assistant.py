@@ -3,6 +3,7 @@ answers with SQL, a table and a chart; Claude streams a summary and offers follo
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -23,8 +24,14 @@ def workspace(pg):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, pg, demo_template, workspace):
     with serve_demo_copy(tmp_path_factory.mktemp("assistant"), pg, demo_template, DATABASE, GENIE_SPACE_ID=SPACE_ID,
-                         **workspace.env()) as app:
+                         ASSISTANT_EDITORS="*", **workspace.env()) as app:
         yield app
+
+
+def as_user(page, email: str) -> None:
+    """Sign the page in as someone of their own (Databricks Apps' header): each person's kept
+    conversation comes back when they open the Assistant, so tests keep theirs apart."""
+    page.set_extra_http_headers({"X-Forwarded-Email": email})
 
 
 def ask(page, question: str) -> None:
@@ -34,6 +41,7 @@ def ask(page, question: str) -> None:
 
 
 def test_ask_a_question_and_see_the_table_the_chart_and_follow_ups(served, page, workspace):
+    as_user(page, "asks@example.com")
     page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
     ask(page, "Which cities have the most viewers?")
     page.get_by_text("10 rows · Genie").wait_for(timeout=20_000)
@@ -60,6 +68,7 @@ def test_ask_a_question_and_see_the_table_the_chart_and_follow_ups(served, page,
 
 
 def test_a_refused_sql_command_is_explained_in_the_chat(served, page):
+    as_user(page, "refused@example.com")
     page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
     ask(page, "/sql DELETE FROM orders")
     page.get_by_text("Only SELECT queries are allowed, not DELETE.").wait_for(timeout=10_000)
@@ -67,6 +76,7 @@ def test_a_refused_sql_command_is_explained_in_the_chat(served, page):
 
 
 def test_a_reloaded_page_brings_the_conversation_back_and_its_link_opens_for_a_colleague(served, page, browser):
+    as_user(page, "reloads@example.com")
     page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
     ask(page, "Which cities have the most viewers?")
     page.get_by_text("10 rows · Genie").wait_for(timeout=20_000)
@@ -86,6 +96,49 @@ def test_a_reloaded_page_brings_the_conversation_back_and_its_link_opens_for_a_c
     colleague.get_by_text("Shared answer, asked by").wait_for(timeout=15_000)
     colleague.locator("table.result tbody tr").first.wait_for(timeout=10_000)
     assert colleague.locator("table.result tbody tr").count() == 10
-    assert colleague.get_by_role("button", name="Helpful").count() == 0, "read-only: no thumbs"
+    assert colleague.get_by_role("button", name="Helpful", exact=True).count() == 0, "read-only: no thumbs"
     colleague.context.close()
     assert errors == [] and page.console_errors == []
+
+
+def test_cities_picked_in_the_investment_matrix_are_asked_about_in_the_assistant(served, page):
+    as_user(page, "picks@example.com")
+    page.goto(f"{served.url}/?workspace=marketplace", wait_until="networkidle")
+    wait_for_chart(page, "^Investment priority matrix")
+    button = page.get_by_role("button", name=re.compile(r"Ask about (these \d+ cities|this city)$"))
+    for attempt in range(3):          # a drag the moment the chart appears may come before its tools listen
+        plot = page.locator(".bk-Canvas, canvas").first.bounding_box()
+        page.mouse.move(plot["x"] + plot["width"] * 0.1, plot["y"] + plot["height"] * 0.1)      # the top left
+        page.mouse.down()
+        page.mouse.move(plot["x"] + plot["width"] * 0.4, plot["y"] + plot["height"] * 0.45, steps=12)
+        page.mouse.up()
+        try:
+            button.wait_for(timeout=5_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    picked = re.search(r"\d+", button.inner_text())
+    count = int(picked.group()) if picked else 1
+    button.click()
+    page.get_by_text("Compare demand, conversion and estimated revenue for").first.wait_for(timeout=10_000)
+    page.get_by_text(re.compile(rf"The SQL keeps to the {count} cit(y|ies) you selected\.")).wait_for(timeout=20_000)
+    assert page.console_errors == []
+
+
+def test_a_helpful_answer_is_verified_and_checked_again(served, page):
+    as_user(page, "verifies@example.com")
+    page.goto(f"{served.url}/?workspace=assistant", wait_until="networkidle")
+    ask(page, "Which 3 cities convert best?")
+    page.get_by_text("10 rows · Genie").last.wait_for(timeout=20_000)
+    page.get_by_role("button", name="Which city converts best?").last.wait_for(timeout=10_000)   # drawn whole
+    page.get_by_role("button", name="Helpful", exact=True).last.click()
+    page.get_by_text("Thanks, noted.").wait_for(timeout=10_000)
+    page.get_by_role("button", name=re.compile("Verify this answer")).click()
+    page.get_by_text("Verified: Genie will be asked this again").wait_for(timeout=10_000)
+    page.get_by_text("Verified", exact=True).first.click()
+    page.locator(".insight:visible", has_text="Which 3 cities convert best?").wait_for(timeout=10_000)
+    page.locator("button:visible", has_text="Check now").click()
+    page.get_by_text(re.compile(r"Checked \d+ questions?: \d+ still match")).wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"Latest check .*still match")).wait_for(timeout=10_000)
+    assert page.console_errors == []

@@ -124,3 +124,14 @@ def test_an_answer_that_cannot_be_kept_is_still_shown_and_the_person_is_told(db,
     assert "3 rows · your SQL" in shown(view)
     assert view.state.history_notice.startswith("This answer is not kept in your history")
     assert "10.1.2.3" not in view.state.history_notice
+
+
+def test_a_long_conversation_comes_back_with_its_latest_questions(db, tables, history):
+    from dashboard.assistant.views import REPLAYED_TURNS
+    first = open_chat(db, tables, history)
+    for n in range(REPLAYED_TURNS + 2):
+        ask(first, f"/sql SELECT {n} AS n")
+    again = open_chat(db, tables, history)
+    text = shown(again)
+    assert "2 earlier questions of this conversation are kept but not shown" in text
+    assert "/sql SELECT 1 AS n" not in text and f"/sql SELECT {REPLAYED_TURNS + 1} AS n" in text

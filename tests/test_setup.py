@@ -193,3 +193,16 @@ def test_bad_settings_are_reported_and_nothing_runs(clean_env):
     clean_env.setenv("PGHOST", "db.internal")           # a host with no user or password
     code, printed = run("check")
     assert code == 2 and "FAIL  settings:" in printed
+
+
+def test_genie_space_takes_the_verified_questions_as_example_sql(pg, empty_database, workspace):
+    run("schema")
+    with psycopg.connect(pg.admin_dsn(empty_database), autocommit=True) as conn:
+        conn.execute("INSERT INTO app.verified_questions (question, sql_text, row_count, checksum, promoted_by) "
+                     "VALUES ('Top cities?', 'SELECT city FROM marketplace.city_investment LIMIT 5', 5, 'x', 'ed')")
+    code, printed = run("genie-space", "--warehouse", WAREHOUSE_ID, "--catalog", "ecom")
+    assert code == 0 and "1 verified question goes in as example SQL" in printed
+    created = [k for k in workspace.spaces if k != SPACE_ID][0]
+    examples = json.loads(workspace.spaces[created]["serialized_space"])["instructions"]["example_question_sqls"]
+    assert [(e["question"], e["sql"]) for e in examples] == [
+        (["Top cities?"], ["SELECT city FROM marketplace.city_investment LIMIT 5"])]

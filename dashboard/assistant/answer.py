@@ -16,9 +16,10 @@ import panel_material_ui as pmui
 import param
 
 from data.assistant import Answer, download
+from data.assistant.selection import FilterCheck, Selection
 from data.errors import classify
 
-from ..markup import HTML, Markdown, html, join, literal_markdown
+from ..markup import HTML, Markdown, alert, html, join, literal_markdown
 from .charts import answer_chart
 
 HTML_TABLE_ROWS = 20          # up to this many rows, a plain table; more get Tabulator's paging
@@ -207,15 +208,31 @@ button.vote { border: 0; background: none; color: #1976d2; padding: 4px 6px; tex
             self.voted = self._on_vote(bool(message["vote"]))
 
 
+def selection_note(selection: Selection, check: FilterCheck) -> pmui.Alert:
+    """Whether the answer's SQL keeps to what was selected in the chart."""
+    count = f"{len(selection.values):,} {selection.noun}"
+    if check.keeps_to_selection:
+        return alert(f"The SQL keeps to the {count} you selected.", severity="success")
+    if check.filtered:
+        left_out = sorted(check.missing)
+        more = f" and {len(left_out) - 5:,} more" if len(left_out) > 5 else ""
+        return alert(f"The SQL filters on {len(check.used):,} of the {count} you selected; it leaves out "
+                     f"{', '.join(left_out[:5])}{more}.", severity="warning")
+    return alert(f"The SQL does not filter on the {selection.noun} you selected, so the answer may cover others "
+                 "too.", severity="warning")
+
+
 class AnswerMessage:
     """The parts of an answer, built so the chat can add them in one change (see `show_chart`)."""
 
     def __init__(self, answer: Answer, ask: Callable[[str], None], feedback: Callable[[Answer, bool], None] | None,
-                 *, taken: str = "", run_again: Callable[[str], None] | None = None, link: int | None = None):
+                 *, taken: str = "", run_again: Callable[[str], None] | None = None, link: int | None = None,
+                 after_vote: Callable[["AnswerMessage", bool], None] | None = None):
         """`taken`: when a stored result was taken (then Claude's parts are shown as stored);
         `feedback` None: read-only (a shared answer); `run_again`: offer to ask the question again."""
         self.answer, self.summary_text = answer, answer.summary or ""
-        self._feedback = feedback
+        self._feedback, self._after_vote = feedback, after_vote
+        self.next_steps = pn.Column(sizing_mode="stretch_width", visible=False)   # what a vote offers next
         self.summary = Markdown("", sizing_mode="stretch_width")
         self.chart_slot, self.chart = pn.Column(sizing_mode="stretch_width"), None
         rows = f"{answer.row_count:,} row{'s' if answer.row_count != 1 else ''}"
@@ -230,6 +247,8 @@ class AnswerMessage:
         self.details = AnswerDetails(meta=meta, sql=answer.sql or "", link=link, sizing_mode="stretch_width",
                                      css_classes=["answer-meta"])
         parts.append(self.details)
+        if answer.selection is not None and answer.filter_check is not None:
+            parts.append(selection_note(answer.selection, answer.filter_check))
         if not answer.frame.empty:
             parts.append(result_table(answer.frame))
             chart = answer_chart(answer.frame, answer.question[:80])
@@ -250,6 +269,7 @@ class AnswerMessage:
                                       filename=f"answer.{kind}", label=label, icon="download", size="small")
                     for kind, label in (("csv", "CSV"), ("xlsx", "Excel"))]
         parts.append(pn.Row(*row, sizing_mode="stretch_width"))
+        parts.append(self.next_steps)
         self.layout = pn.Column(*parts, sizing_mode="stretch_width")
         if taken:                                   # a stored answer: Claude's parts as they were
             self.summary.object = answer.summary or ""
@@ -267,7 +287,13 @@ class AnswerMessage:
             self._feedback(self.answer, positive)
         except Exception as exc:  # the answer stays usable; the message is the app's, not the driver's
             return f"Not saved: {classify(exc).message}"
+        if self._after_vote is not None:
+            self._after_vote(self, positive)
         return "Thanks, noted."
+
+    def offer(self, *parts) -> None:
+        """Show what comes after a vote (verify the answer, or ask it another way)."""
+        self.next_steps.param.update(objects=list(parts), visible=bool(parts))
 
     def show_unusual(self, what: str, confidence: str) -> None:
         """Claude's note on what stands out in the result, only when there is one."""

@@ -35,12 +35,14 @@ def insight_item(insight: Insight, timezone: str = "UTC") -> dict:
 
 
 class InsightList(pn.custom.JSComponent):
-    """Insights as cards with "Ask about this" and (in the workspace's list) "Dismiss". A click sends
-    {"ask": id} or {"dismiss": id}."""
+    """Cards of text with "Ask about this" and (in the workspace's lists) "Dismiss" or "Remove", drawn
+    by the browser as one model: insights, and verified questions. A click sends {"ask": id} or
+    {"dismiss": id}."""
 
-    items = param.List(default=[], doc="insight_item() of each insight, in order.")
-    dismissable = param.Boolean(default=False, doc="Offer Dismiss on insights nobody dismissed.")
-    empty = param.String(default="", doc="Shown when there are no insights.")
+    items = param.List(default=[], doc="Cards in order: id, sentence, meta, dismissed (a note, empty if not).")
+    dismissable = param.Boolean(default=False, doc="Offer the second button on cards not dismissed.")
+    dismiss_label = param.String(default="Dismiss", doc="The second button's label.")
+    empty = param.String(default="", doc="Shown when there are no cards.")
 
     _esm = """
     export function render({ model, el }) {
@@ -74,13 +76,13 @@ class InsightList(pn.custom.JSComponent):
           const actions = document.createElement("div")
           actions.className = "actions"
           actions.appendChild(button("Ask about this", "ask", {ask: item.id}))
-          if (model.dismissable && !item.dismissed) actions.appendChild(button("Dismiss", "dismiss", {dismiss: item.id}))
+          if (model.dismissable && !item.dismissed) actions.appendChild(button(model.dismiss_label, "dismiss", {dismiss: item.id}))
           card.append(sentence, meta, actions)
           list.appendChild(card)
         }
       }
       draw()
-      model.on(["items", "dismissable", "empty"], draw)
+      model.on(["items", "dismissable", "dismiss_label", "empty"], draw)
     }
     """
     _stylesheets = ["""

@@ -8,6 +8,7 @@ import logging
 
 from data.assistant import Answer, Assistant, Conversation, Failure
 from data.assistant.history import History, Summary, Turn
+from data.assistant.verified import VerifiedQuestions
 from data.errors import classify
 from data.insights import Insight, Insights
 
@@ -33,13 +34,17 @@ class AssistantState(param.Parameterized):
 
     LINK = {"answer": "answer"}      # parameter -> the link's argument
 
+    verified_version = param.Integer(default=0, doc="Bumped when verified questions or their checks change.")
+
     def __init__(self, app: AppState, assistant: Assistant, insights: Insights | None = None,
-                 history: History | None = None, **params):
+                 history: History | None = None, verified: VerifiedQuestions | None = None, **params):
         super().__init__(app=app, **params)
         self.assistant = assistant
+        self.verified = verified
         self.conversation = Conversation()
         self.history = history
         self.fresh = False               # the next question skips the answer cache (Run again)
+        self.selection = None            # the next question is about this chart selection
         self.insights = insights
         self._unsubscribe = None
         if insights is not None and insights.feed is not None:
@@ -112,6 +117,22 @@ class AssistantState(param.Parameterized):
             self.new_conversation()
         self.param.trigger("conversations_version")
         return deleted
+
+    # -- verified questions -------------------------------------------------------------------
+
+    def can_verify(self, answer: Answer) -> bool:
+        return (self.verified is not None and answer.source == "genie" and bool(answer.sql)
+                and self.verified.can_edit(self.app.user))
+
+    def verify(self, answer: Answer) -> str:
+        """Keep a helpful answer as a verified question; what happened, in a sentence."""
+        try:
+            self.verified.promote(self.app.user, answer.question, answer.sql, answer.frame, source=answer.source,
+                                  log_id=answer.log_id)
+        except Exception as exc:
+            return f"Not verified: {classify(exc).message}"
+        self.param.trigger("verified_version")
+        return "Verified: Genie will be asked this again by each check."
 
     def shared(self) -> tuple[Turn | None, str]:
         """The answer the link names, as this person may see it."""

@@ -22,6 +22,7 @@ from ..widgets import LazyTabs, notice
 from .answer import AnswerDetails, AnswerMessage, QuestionBar
 from .insights import InsightList, InsightsView
 from .state import AssistantState
+from .verified import VerifiedView
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ ASSISTANT_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="assis
 STEP_TITLES = {"understanding": "Understanding the question", "writing": "Writing SQL",
                "running": "Running the query"}
 WELCOME_INSIGHTS = 3     # the newest insights the chat's first message shows
+REPLAYED_TURNS = 10      # the latest questions of a kept conversation shown when it is opened
 MODES = {"genie": "Genie writes the SQL, Claude explains", "claude": "Claude writes the SQL (no Genie space)",
          "sql": "SQL only (/sql)"}
 
@@ -64,6 +66,8 @@ class AssistantView(pn.viewable.Viewer):
         self._replay(self.state.reopen())          # the conversation this person had open
         self._show_shared()
         self.state.param.watch(lambda _e: self._tell_new_insights(), "insights_version")
+        self.state.app.param.watch(lambda _e: self._take_handoff(), "handoff")
+        self._take_handoff()
         # A message added before the browser has drawn the page never shows: wait for it.
         pn.state.onload(self._page_loaded)
 
@@ -85,9 +89,11 @@ class AssistantView(pn.viewable.Viewer):
         instance.send(reply, user="Assistant", respond=False)
         state.busy = True
         fresh, state.fresh = state.fresh, False
+        selection, state.selection = state.selection, None
         work = loop.run_in_executor(ASSISTANT_THREADS, lambda: assistant.ask(
             state.app.user, question, state.conversation, on_status=lambda s: push("status", s),
-            on_wait=lambda position, seconds: push("wait", position, seconds), cancel=cancel, fresh=fresh))
+            on_wait=lambda position, seconds: push("wait", position, seconds), cancel=cancel, fresh=fresh,
+            selection=selection))
         try:
             while True:
                 getter = asyncio.ensure_future(events.get())
@@ -115,7 +121,7 @@ class AssistantView(pn.viewable.Viewer):
 
     async def _answer(self, answer: Answer, reply: pn.Column, loop) -> None:
         assistant = self.state.assistant
-        message = AnswerMessage(answer, self._ask, self._feedback)
+        message = AnswerMessage(answer, self._ask, self._feedback, after_vote=self._after_vote)
         reply.append(message.layout)
         await upstream_fixes.after_message_drawn()      # the chart after the message is laid out ...
         message.show_chart()
@@ -128,6 +134,7 @@ class AssistantView(pn.viewable.Viewer):
             loop.run_in_executor(ASSISTANT_THREADS, assistant.unusual, answer))
         message.show_unusual(*unusual)
         message.add_follow_ups(follow_ups)
+        await loop.run_in_executor(ASSISTANT_THREADS, assistant.record_usage, answer)
         message.details.link = await loop.run_in_executor(ASSISTANT_THREADS, self.state.record, answer)
 
     async def _failure(self, failure: Failure, reply: pn.Column, loop) -> None:
@@ -143,6 +150,7 @@ class AssistantView(pn.viewable.Viewer):
                                                               failure)
         explained.param.update(object=explanation or "", visible=bool(explanation))
         rephrase.questions = list(rephrasings or [])
+        await loop.run_in_executor(ASSISTANT_THREADS, self.state.assistant.record_usage, failure)
         if failure.outcome != "cancelled":
             await loop.run_in_executor(ASSISTANT_THREADS, self.state.record, failure)
 
@@ -185,6 +193,26 @@ class AssistantView(pn.viewable.Viewer):
     def _feedback(self, answer: Answer, positive: bool) -> None:
         self.state.assistant.feedback(self.state.app.user, answer, positive)
 
+    def _after_vote(self, message: AnswerMessage, positive: bool) -> None:
+        """Helpful: an editor may verify the answer. Not helpful: offer other ways to ask it."""
+        answer = message.answer
+        if positive:
+            if self.state.can_verify(answer):
+                verify = pmui.Button(label="Verify this answer", icon="verified", variant="outlined", size="small")
+                verify.on_click(lambda _e: message.offer(Text(self.state.verify(answer))))
+                message.offer(verify)
+            return
+        again = pmui.Button(label="Ask again", icon="replay", variant="outlined", size="small")
+        again.on_click(lambda _e: self._run_again(answer.question))
+        other_ways = QuestionBar(self._ask, label="Or ask it another way:", sizing_mode="stretch_width")
+        message.offer(again, other_ways)
+
+        async def fill() -> None:
+            loop = asyncio.get_running_loop()
+            other_ways.questions = list(await loop.run_in_executor(ASSISTANT_THREADS,
+                                                                   self.state.assistant.rephrasings, answer))
+        param.parameterized.async_executor(fill)
+
     def new_conversation(self, _=None) -> None:
         self.state.new_conversation()
         self.chat.clear()
@@ -203,6 +231,13 @@ class AssistantView(pn.viewable.Viewer):
         self._replay(turns)
 
     def _replay(self, turns) -> None:
+        """The conversation's latest questions and answers (older ones stay in its history: each
+        message costs the page models, and a long conversation would slow every later change)."""
+        if len(turns) > REPLAYED_TURNS:
+            self.chat.send(Text(f"{len(turns) - REPLAYED_TURNS:,} earlier questions of this conversation are "
+                                f"kept but not shown; the latest {REPLAYED_TURNS} follow."), user="Assistant",
+                           respond=False)
+            turns = turns[-REPLAYED_TURNS:]
         for turn in turns:
             self.chat.send(Text(turn.question), user=turn.user_name, respond=False)
             self.chat.send(self._stored_reply(turn), user="Assistant", respond=False)
@@ -216,7 +251,7 @@ class AssistantView(pn.viewable.Viewer):
             return pn.Column(alert(turn.message or "This question was not answered.", severity="warning"),
                              Text(f"Asked {taken}."), sizing_mode="stretch_width")
         message = AnswerMessage(turn.as_answer(), self._ask, None if shared_by else self._feedback, taken=taken,
-                                run_again=self._run_again, link=turn.turn_id)
+                                run_again=self._run_again, link=turn.turn_id, after_vote=self._after_vote)
         if turn.rating:
             message.actions.voted = "You marked this helpful." if turn.rating > 0 else "You marked this not helpful."
         self._charts_to_draw.append(message)
@@ -232,6 +267,17 @@ class AssistantView(pn.viewable.Viewer):
         waiting, self._charts_to_draw = self._charts_to_draw, []
         for message in waiting:
             message.show_chart()
+
+    def _take_handoff(self) -> None:
+        """A question asked from a chart in another workspace: ask it here, with its selection."""
+        question = self.state.app.handoff
+        if question is None:
+            return
+        self.state.app.handoff = None
+        if self.tabs is not None:
+            self.tabs.active = 0
+        self.state.selection = question.selection
+        self._ask(question.question)
 
     def _run_again(self, question: str) -> None:
         if self.tabs is not None:
@@ -319,6 +365,8 @@ class AssistantView(pn.viewable.Viewer):
         tabs = [("Chat", lambda: chat)]
         if self.state.insights is not None:
             tabs.append(("Insights", lambda: InsightsView(self._ask_from_insight, state=self.state)))
+        if self.state.verified is not None:
+            tabs.append(("Verified", lambda: VerifiedView(self._ask_from_insight, self.timezone, state=self.state)))
         if self.dashboard_url:
             embed, published = self.dashboard_url
             tabs.append(("Dashboard", lambda: pn.Column(
@@ -344,6 +392,7 @@ class _Progress:
         self.steps: list[list[str]] = []           # [title, state] in order
         self.stage = None
         self.note = ""
+        self.finished = False
         self._render()
 
     def show(self, kind: str, *event) -> None:
@@ -373,6 +422,7 @@ class _Progress:
         self._render()
 
     def finish(self, ok: bool, cached: bool = False) -> None:
+        self.finished = True
         if self.steps:
             self.steps[-1][1] = "done" if ok else "failed"
         elif cached:
@@ -381,7 +431,7 @@ class _Progress:
 
     def _render(self) -> None:
         if not self.steps and not self.note:
-            self.pane.object = html("<span style='opacity:.7'>Working on it\u2026</span>")
+            self.pane.object = "" if self.finished else html("<span style='opacity:.7'>Working on it\u2026</span>")
             return
         steps = join((html("<span class='step {}'>{} {}</span>", state, self.MARKS[state], title)
                       for title, state in self.steps), html(" &nbsp;·&nbsp; "))

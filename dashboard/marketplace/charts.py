@@ -24,24 +24,40 @@ COMMON = dict(responsive=True, toolbar="above", default_tools=["save", "reset"],
 
 def investment_matrix(investment: pd.DataFrame, height: int = 440) -> hv.Overlay:
     """Demand vs conversion per city; marker area follows revenue; colour is the quadrant."""
+    return (matrix_guides(investment) * matrix_points(investment) * matrix_labels(investment)).opts(
+        **matrix_options(height))
+
+
+def matrix_points(investment: pd.DataFrame) -> hv.Points:
+    """The cities, selectable with a box, a lasso or a tap (in the frame's row order)."""
     data = investment.assign(size=8 + 30 * np.sqrt(investment["revenue"] / max(investment["revenue"].max(), 1)))
     # One glyph whose colour is mapped from the quadrant column: Bokeh builds the legend from it.
-    points = data.hvplot.points(x="demand", y="conversion", c="quadrant", hover_cols=["city", "revenue", "size"],
-                                responsive=True).opts(
+    return data.hvplot.points(x="demand", y="conversion", c="quadrant", hover_cols=["city", "revenue", "size"],
+                              responsive=True).opts(
         color="quadrant", cmap=QUADRANT_COLORS, size="size", line_color="white", fill_alpha=0.8, show_legend=True,
-        tools=["hover"], hover_tooltips=[
+        nonselection_fill_alpha=0.15, nonselection_line_alpha=0.15, selection_line_color="#212121",
+        selection_line_width=2, tools=["hover", "box_select", "lasso_select", "tap"], active_tools=["box_select"],
+        hover_tooltips=[
             ("City", "@city"), ("Demand", "@demand{0,0} viewers"), ("Conversion", "@conversion{0.0}%"),
             ("Revenue", "@revenue{$0,0}"), ("Quadrant", "@quadrant")])
-    leaders = data.nlargest(8, "revenue")
-    labels = leaders.hvplot.labels(x="demand", y="conversion", responsive=True, text="city").opts(
+
+
+def matrix_labels(investment: pd.DataFrame) -> hv.Labels:
+    leaders = investment.nlargest(8, "revenue")
+    return leaders.hvplot.labels(x="demand", y="conversion", responsive=True, text="city").opts(
         text_font_size="9pt", yoffset=0.5, text_color="#444")
-    guides = (hv.VLine(float(data["demand"].median())) * hv.HLine(float(data["conversion"].median()))).opts(
+
+
+def matrix_guides(investment: pd.DataFrame) -> hv.Overlay:
+    return (hv.VLine(float(investment["demand"].median())) * hv.HLine(float(investment["conversion"].median()))).opts(
         hv.opts.VLine(line_dash="dashed", line_color="#9e9e9e", line_width=1),
         hv.opts.HLine(line_dash="dashed", line_color="#9e9e9e", line_width=1))
-    return (guides * points * labels).opts(
-        title="Investment priority matrix (marker size: revenue; dashed lines: medians)",
-        xlabel="Demand (viewers, last 12 months)", ylabel="Conversion (completed ÷ viewers, %)",
-        xformatter=COUNT, yformatter=PERCENT, height=height, legend_position="bottom_right", **COMMON)
+
+
+def matrix_options(height: int = 440) -> dict:
+    return dict(title="Investment priority matrix (marker size: revenue; dashed lines: medians)",
+                xlabel="Demand (viewers, last 12 months)", ylabel="Conversion (completed ÷ viewers, %)",
+                xformatter=COUNT, yformatter=PERCENT, height=height, legend_position="bottom_right", **COMMON)
 
 
 def funnel_chart(funnel: pd.DataFrame, title: str, height: int | None = None) -> hv.Overlay:

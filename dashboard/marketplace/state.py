@@ -4,10 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import param
 
+from data.assistant.selection import Selection
 from data.marketplace import DATE_RANGE_LABELS, DATE_RANGES, MAX_WEEKS, Marketplace
 from data.paging import Page, PageQuery
 
-from ..state import AppState
+from ..state import AppState, ChartQuestion
 
 ALL_TYPES = "All property types"
 TABS = ("overview", "properties", "amenities", "demand")
@@ -63,6 +64,21 @@ class MarketplaceState(param.Parameterized):
     @param.depends("app.city", watch=True)
     def _forget_selection(self) -> None:
         self.param.update(chart_selection=[], table_selection=[])
+
+    # -- asking the assistant about a selection -----------------------------------------------
+
+    def ask_about_cities(self, cities: list[str]) -> None:
+        """Open the Assistant with a question about the cities picked in the investment matrix."""
+        self.app.ask_assistant(ChartQuestion(
+            f"Compare demand, conversion and estimated revenue for {_listed(cities)}.",
+            Selection("city", tuple(cities), "cities")))
+
+    def ask_about_properties(self, ids: list[str]) -> None:
+        """Open the Assistant with a question about the properties picked in the scatter."""
+        names = self.points().set_index("id").reindex(ids)["name"].dropna().tolist()
+        self.app.ask_assistant(ChartQuestion(
+            f"Compare views, conversion, payment failures and revenue for these {len(ids):,} properties: "
+            f"{_listed(names)}.", Selection("property_id", tuple(str(i) for i in ids), "properties")))
 
     # -- overview -------------------------------------------------------------------------
 
@@ -129,3 +145,7 @@ class MarketplaceState(param.Parameterized):
     @param.depends("version")
     def diagnosis_counts(self) -> pd.DataFrame:
         return self.queries.diagnosis_counts()
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -16,6 +16,7 @@ import panel_material_ui as pmui
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
+from data.assistant.selection import MAX_VALUES
 from data.errors import AppError, Category, classify
 from data.marketplace import DATE_RANGE_LABELS, DEVICES
 
@@ -48,11 +49,22 @@ class OverviewTab(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.quadrants = CardRow()
-        self.matrix = LiveChart(s.investment, lambda investment: (charts.investment_matrix(investment), None))
+        # The cities are a DynamicMap of their own: a selection stream on an overlay reports nothing.
+        self.cities = hv.DynamicMap(follows(s.investment, charts.matrix_points))
+        self.matrix = chart_pane((hv.DynamicMap(follows(s.investment, charts.matrix_guides)) * self.cities *
+                                  hv.DynamicMap(follows(s.investment, charts.matrix_labels))).opts(
+                                      **charts.matrix_options()))
+        self.picked = hv.streams.Selection1D(source=self.cities)
+        self.ask = AskButton("city", "cities", lambda: s.ask_about_cities(self.picked_cities()))
+        self.picked.param.watch(lambda _e: self.ask.show(len(self.picked_cities())), "index")
         self.note = HTML("")
         self.funnel = LiveChart(s.funnel, self._funnel)
         on_change(s.quadrants, self._update_cards)
         self._update_cards()
+
+    def picked_cities(self) -> list[str]:
+        cities = self.state.investment()["city"]
+        return [cities.iloc[i] for i in self.picked.index if i < len(cities)]
 
     def _update_cards(self, *_) -> None:
         refresh_cards(self.quadrants, lambda: [
@@ -82,7 +94,8 @@ class OverviewTab(pn.viewable.Viewer):
             pmui.Switch.from_param(s.param.full_funnel, label="All seven stages"), align="center")
         return pn.Column(
             self.quadrants.pane,
-            pn.Row(self.matrix, pn.Column(controls, self.funnel, self.note, sizing_mode="stretch_width"),
+            pn.Row(pn.Column(self.matrix, self.ask.row, sizing_mode="stretch_width"),
+                   pn.Column(controls, self.funnel, self.note, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
 
@@ -101,6 +114,7 @@ class PropertiesTab(pn.viewable.Viewer):
         self.note = HTML("")
         self.clear = pmui.Button(label="Clear selection", variant="outlined", size="small", visible=False)
         self.clear.on_click(self.clear_selection)
+        self.ask = AskButton("property", "properties", lambda: s.ask_about_properties(list(s.chart_selection)))
         self.table = SqlTable(s.property_page, key="id", page_size=20, header_filters={
             "name": {"type": "input", "func": "like", "placeholder": "contains…"},
             "property_type": {"type": "input", "func": "like", "placeholder": "type…"},
@@ -153,6 +167,7 @@ class PropertiesTab(pn.viewable.Viewer):
         self.note.object = (html("The table shows the <b>{}</b> properties selected in the chart.", f"{len(picked):,}")
                             if picked else HINT)
         self.clear.visible = bool(picked)
+        self.ask.show(len(picked))
         self.table.reset()
         self.table.check(picked)
 
@@ -165,8 +180,26 @@ class PropertiesTab(pn.viewable.Viewer):
         return pn.Column(
             self.cards.pane,
             chart_pane(self.scatter * self.rings),
-            pn.Row(self.note, self.clear, align="center"),
+            pn.Row(self.note, self.clear, self.ask.button, align="center"),
             self.table, sizing_mode="stretch_width")
+
+
+class AskButton:
+    """"Ask about these": shown while something is selected in a chart, it opens the Assistant with a
+    question about the selection (at most MAX_VALUES of them fit in a question)."""
+
+    def __init__(self, one: str, many: str, ask: Callable[[], None]):
+        self.one, self.many = one, many
+        self.button = pmui.Button(label="", icon="forum", variant="contained", size="small", visible=False)
+        self.button.on_click(lambda _e: ask())
+        self.row = pn.Row(self.button, margin=(0, 0, 0, 8))
+
+    def show(self, count: int) -> None:
+        too_many = count > MAX_VALUES
+        self.button.param.update(
+            visible=count > 0, disabled=too_many,
+            label=(f"Select at most {MAX_VALUES} {self.many} to ask about them" if too_many
+                   else f"Ask about these {count:,} {self.many}" if count > 1 else f"Ask about this {self.one}"))
 
 
 HINT = html("<span style='opacity:.75'>Drag a box or lasso in the chart to narrow the table; "

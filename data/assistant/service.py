@@ -27,6 +27,8 @@ from ..metrics import metrics
 from ..spreadsheet import safe_frame
 from ..tables import Tables
 from .claude import Claude
+from .costs import Usage, record_usage
+from .selection import FilterCheck, Selection, check_filter
 from .deadline import before
 from .genie import Cancelled, Genie
 from .guard import SqlGuard
@@ -74,6 +76,9 @@ class Answer:
     log_id: int | None = None
     summary: str | None = None               # Claude's, once streamed
     unusual: tuple[str, str] | None = None   # Claude's (what stands out, confidence), once asked
+    usage: Usage = field(default_factory=Usage)   # Claude's tokens for this answer
+    selection: Selection | None = None       # what was selected in a chart when this was asked
+    filter_check: FilterCheck | None = None  # whether the SQL filters on that selection
     follow_up_questions: list[str] | None = None
 
 
@@ -86,6 +91,7 @@ class Failure:
     sql: str | None = None
     text: str = ""
     log_id: int | None = None
+    usage: Usage = field(default_factory=Usage)
 
 
 class Assistant:
@@ -125,8 +131,11 @@ class Assistant:
 
     def ask(self, user: str, question: str, conversation: Conversation, *, on_status: Callable[[str], None],
             on_wait: Callable[[int, float], None] = lambda position, seconds: None,
-            cancel: threading.Event | None = None, fresh: bool = False) -> Answer | Failure:
-        """`fresh`: ask again even when the answer is cached (Run again on a stored answer)."""
+            cancel: threading.Event | None = None, fresh: bool = False,
+            selection: Selection | None = None) -> Answer | Failure:
+        """`fresh`: ask again even when the answer is cached (Run again on a stored answer).
+        `selection`: what the person selected in a chart; whoever writes the SQL is told to filter on
+        it, and the answer says whether its SQL does."""
         cancel = cancel or threading.Event()
         question = question.strip()
         started = time.monotonic()
@@ -139,21 +148,26 @@ class Assistant:
         try:
             if command:
                 return self._logged(user, self._run_sql(question, command.group(1), on_status), started)
-            key = self._cache_key(question, conversation)
+            asked = f"{question}\n\n{selection.context()}" if selection else question
+            key = self._cache_key(asked, conversation)
             with self._lock:
                 hit = None if fresh else self._cache.get(key)
             metrics.record_cache("assistant_answers", hit=hit is not None)
             if hit is not None:
                 on_status("CACHED")
-                return self._logged(user, replace(hit, cached=True, seconds=0.0, log_id=None), started)
+                return self._logged(user, replace(hit, cached=True, seconds=0.0, log_id=None, usage=Usage()),
+                                    started)
             if self.genie:
-                result = self._ask_genie(question, conversation, on_status, on_wait, cancel, started)
+                result = self._ask_genie(asked, conversation, on_status, on_wait, cancel, started)
             elif self.claude:
-                result = self._ask_claude(question, on_status, started + self.timeout)
+                result = self._ask_claude(asked, on_status, started + self.timeout)
             else:
                 result = Failure(question, "unavailable", self.unavailable_message())
+            result.question = question           # as the person asked it (the filter is shown apart)
             if isinstance(result, Answer):
                 result.seconds = time.monotonic() - started
+                if selection is not None:
+                    result.selection, result.filter_check = selection, check_filter(result.sql, selection)
                 with self._lock:
                     self._cache[key] = result
             conversation.first_question = conversation.first_question or question
@@ -210,15 +224,17 @@ class Assistant:
     def _ask_claude(self, question: str, on_status, deadline: float) -> Answer | Failure:
         on_status("ASKING_AI")
         schema = self.schema_text()
-        sql = before(deadline, lambda: self.claude.write_sql(question, schema), what="Claude did not answer in time.")
+        usage = Usage()
+        sql = before(deadline, lambda: self.claude.write_sql(question, schema, meter=usage),
+                     what="Claude did not answer in time.")
         on_status("EXECUTING_QUERY")
         try:
             result = self.guard.run(sql)
         except ValidationError as exc:
             return Failure(question, "refused", f"The query Claude wrote was not run: {exc.message}",
-                           source="claude", sql=sql)
+                           source="claude", sql=sql, usage=usage)
         return Answer(question, "claude", result.frame, sql=result.sql, row_count=len(result.frame),
-                      truncated=result.truncated, size_note=result.note)
+                      truncated=result.truncated, size_note=result.note, usage=usage)
 
     def schema_text(self) -> str:
         """The app's tables and columns, for Claude to write SQL against."""
@@ -249,7 +265,8 @@ class Assistant:
         if self.claude is None or answer.frame.empty:
             return
         pieces = []
-        for piece in self.claude.summary(answer.question, answer.frame, answer.sql, answer.truncated):
+        for piece in self.claude.summary(answer.question, answer.frame, answer.sql, answer.truncated,
+                                         meter=answer.usage):
             pieces.append(piece)
             yield piece
         answer.summary = "".join(pieces)
@@ -261,7 +278,7 @@ class Assistant:
             if self.claude is None or len(answer.frame) < 2:
                 return "", ""
             try:
-                answer.unusual = self.claude.unusual(answer.question, answer.frame)
+                answer.unusual = self.claude.unusual(answer.question, answer.frame, meter=answer.usage)
             except AppError as exc:
                 log.warning("unusual-values note unavailable: %s", exc.detail or exc.message)
                 return "", ""
@@ -280,7 +297,7 @@ class Assistant:
         if self.claude is None or answer.frame.empty:
             return []
         try:
-            return self.claude.follow_ups(answer.question, answer.frame)
+            return self.claude.follow_ups(answer.question, answer.frame, meter=answer.usage)
         except AppError as exc:
             log.warning("follow-up questions unavailable: %s", exc.detail or exc.message)
             return None
@@ -289,10 +306,30 @@ class Assistant:
         if self.claude is None or failure.outcome in ("cancelled", "unavailable"):
             return "", []
         try:
-            return self.claude.explain_failure(failure.question, failure.message)
+            return self.claude.explain_failure(failure.question, failure.message, meter=failure.usage)
         except AppError as exc:
             log.warning("failure explanation unavailable: %s", exc.detail or exc.message)
             return "", []
+
+    def rephrasings(self, answer: Answer) -> list[str]:
+        """Other ways to ask a question whose answer did not help (Claude's); none without Claude."""
+        if self.claude is None:
+            return []
+        try:
+            _why, questions = self.claude.explain_failure(
+                answer.question, "The person found the answer unhelpful: it may have misread the question.",
+                meter=answer.usage)
+        except AppError as exc:
+            log.warning("rephrasings unavailable: %s", exc.detail or exc.message)
+            return []
+        return questions
+
+    def record_usage(self, result: Answer | Failure) -> None:
+        """Claude's tokens for this answer, added to its log row (System shows them per day)."""
+        try:
+            record_usage(self.db, self.t, result.log_id, result.usage)
+        except AppError as exc:  # a cost figure missing is no reason to fail an answer
+            log.warning("Claude's token count not written: %s", exc.detail or exc.message)
 
     def feedback(self, user: str, answer: Answer, positive: bool) -> None:
         sent = False

@@ -18,20 +18,11 @@ from typing import Iterator
 
 from sqlalchemy import Connection, text
 
+from ..editors import EditorPolicy  # noqa: F401 - re-exported: the orders package names it
 from ..errors import Category, ConflictError, PermissionDenied, ValidationError
 from ..order_rules import (CUSTOMER_COLUMN, EDITABLE, ITEMS, STATUSES, Edit, Item, clean_email, clean_items,
                            clean_money, clean_text, final_order, same_value)
 from ..tables import quote
-
-
-class EditorPolicy:
-    """Who may change orders: listed e-mails, or '*' for everyone. Everyone else only reads."""
-
-    def __init__(self, editors: tuple[str, ...]):
-        self.editors = {e.lower() for e in editors}
-
-    def can_edit(self, user: str) -> bool:
-        return "*" in self.editors or (user or "").lower() in self.editors
 
 
 

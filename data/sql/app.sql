@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS {{schema}}.assistant_log (
     message_id       TEXT
 );
 CREATE INDEX IF NOT EXISTS assistant_log_asked ON {{schema}}.assistant_log (asked_at DESC);
+-- Claude's tokens for each answer (summary, follow-ups, note, or the SQL it wrote), as the serving
+-- endpoint reported them; added after the first version of this table, hence ALTER.
+ALTER TABLE {{schema}}.assistant_log ADD COLUMN IF NOT EXISTS claude_prompt_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE {{schema}}.assistant_log ADD COLUMN IF NOT EXISTS claude_completion_tokens INTEGER NOT NULL DEFAULT 0;
 
 -- Thumbs up or down on an answer: one vote per person per answer (voting again changes it).
 CREATE TABLE IF NOT EXISTS {{schema}}.assistant_feedback (
@@ -114,3 +118,39 @@ CREATE TABLE IF NOT EXISTS {{schema}}.assistant_turns (
     follow_ups       JSONB NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS assistant_turns_conversation ON {{schema}}.assistant_turns (conversation_id, turn_id);
+
+-- Verified questions: helpful answers from Genie an editor promoted, and each check that asked
+-- Genie them again (same SQL, same result, a different result, or failed).
+CREATE TABLE IF NOT EXISTS {{schema}}.verified_questions (
+    verified_id  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    question     TEXT NOT NULL UNIQUE,
+    sql_text     TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    checksum     TEXT NOT NULL,
+    promoted_by  TEXT NOT NULL,
+    promoted_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    log_id       BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS {{schema}}.verified_runs (
+    run_id       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    finished_at  TIMESTAMPTZ,
+    total        INTEGER NOT NULL DEFAULT 0,
+    matched      INTEGER NOT NULL DEFAULT 0,
+    outcomes     JSONB NOT NULL DEFAULT '{}',
+    process      TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS {{schema}}.verified_checks (
+    check_id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id       BIGINT NOT NULL REFERENCES {{schema}}.verified_runs ON DELETE CASCADE,
+    verified_id  BIGINT NOT NULL REFERENCES {{schema}}.verified_questions ON DELETE CASCADE,
+    checked_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    outcome      TEXT NOT NULL CHECK (outcome IN ('same_sql', 'same_result', 'different_result', 'failed')),
+    sql_text     TEXT,
+    row_count    INTEGER,
+    checksum     TEXT,
+    detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS verified_checks_question ON {{schema}}.verified_checks (verified_id, check_id DESC);
