@@ -188,13 +188,9 @@ def city_conversion(conn: Connection, t: Tables, limits: Thresholds, timezone: s
         GROUP BY f.city, latest.day"""))
     findings = []
     for r in rows.mappings():
-        if not r["viewers"] or not r["base_viewers"] or r["viewers"] < limits.min_size:
+        if (compared := _completion_change(r, limits)) is None:
             continue
-        now, before = r["completers"] / r["viewers"], r["base_completers"] / r["base_viewers"]
-        moved = change(now, before)
-        sure = confidence(rate_z(r["completers"], r["viewers"], r["base_completers"], r["base_viewers"]))
-        if abs(moved) < limits.min_change or sure < limits.min_confidence:
-            continue
+        now, before, moved, sure = compared
         week = r["day"].isocalendar()
         findings.append(Finding(
             key=f"city_conversion:{r['city']}:{_direction(moved)}:{week.year}-W{week.week:02d}",
@@ -206,6 +202,19 @@ def city_conversion(conn: Connection, t: Tables, limits: Thresholds, timezone: s
                      "Compare each funnel stage with the 8 weeks before.",
             current=now, baseline=before, change=moved, confidence=sure, size=int(r["viewers"])))
     return findings
+
+
+def _completion_change(row, limits: Thresholds) -> tuple[float, float, float, float] | None:
+    """(rate now, rate before, relative change, confidence) of completers per viewer in a row of
+    viewers, completers, base_viewers and base_completers; None when it is not news."""
+    if not row["viewers"] or not row["base_viewers"] or row["viewers"] < limits.min_size:
+        return None
+    now, before = row["completers"] / row["viewers"], row["base_completers"] / row["base_viewers"]
+    moved = change(now, before)
+    sure = confidence(rate_z(row["completers"], row["viewers"], row["base_completers"], row["base_viewers"]))
+    if abs(moved) < limits.min_change or sure < limits.min_confidence:
+        return None
+    return now, before, moved, sure
 
 
 def device_completion(conn: Connection, t: Tables, limits: Thresholds, timezone: str) -> list[Finding]:
@@ -221,13 +230,9 @@ def device_completion(conn: Connection, t: Tables, limits: Thresholds, timezone:
         GROUP BY d.device, latest.week"""))
     findings = []
     for r in rows.mappings():
-        if not r["viewers"] or not r["base_viewers"] or r["viewers"] < limits.min_size:
+        if (compared := _completion_change(r, limits)) is None:
             continue
-        now, before = r["completers"] / r["viewers"], r["base_completers"] / r["base_viewers"]
-        moved = change(now, before)
-        sure = confidence(rate_z(r["completers"], r["viewers"], r["base_completers"], r["base_viewers"]))
-        if abs(moved) < limits.min_change or sure < limits.min_confidence:
-            continue
+        now, before, moved, sure = compared
         findings.append(Finding(
             key=f"device_completion:{r['device']}:{_direction(moved)}:{r['week'].isoformat()}",
             rule="device_completion", subject=r["device"],
