@@ -21,6 +21,7 @@ from data.marketplace import DATE_RANGES, Marketplace
 from data.orders import Orders
 
 from .assistant import AssistantState, AssistantView
+from .assistant.state import TABS as ASSISTANT_TABS
 from . import upstream_fixes
 from .catalog import CatalogState, CatalogView
 from .catalog.state import TABS as CATALOG_TABS
@@ -40,7 +41,8 @@ TITLE = "Lakebase Panel"
 WORKSPACES = {"marketplace": "Marketplace", "orders": "Orders", "catalog": "Catalog", "assistant": "Assistant",
               "system": "System"}
 DEFAULT_WORKSPACE = "marketplace"
-WORKSPACE_TABS = {"marketplace": MARKETPLACE_TABS, "orders": ORDERS_TABS, "catalog": CATALOG_TABS}
+WORKSPACE_TABS = {"marketplace": MARKETPLACE_TABS, "orders": ORDERS_TABS, "catalog": CATALOG_TABS,
+                  "assistant": ASSISTANT_TABS}
 
 
 @dataclass

@@ -132,3 +132,17 @@ def test_text_from_the_database_stays_data(db, tables, insights):
     items = lists(view.chat.objects[0])[0].items
     assert items[0]["sentence"] == hostile
     assert "innerHTML" not in InsightList._esm and "textContent = item.sentence" in InsightList._esm
+
+
+def test_a_link_opens_the_insights_tab_and_a_missing_tab_is_named(db, tables, insights):
+    sql_only = Assistant(db, tables, SqlGuard(db, tables), missing=["GENIE_SPACE_ID"])
+    view = AssistantView(state=AssistantState(AppState(user=USER), sql_only, insights, tab="insights"))
+    view.__panel__()
+    assert view.tabs.labels == ["Chat", "Insights"] and view.tabs.active == 1
+    view._ask = lambda question: None
+    view._ask_from_insight("Why?")
+    assert view.state.tab == "chat" and view.tabs.active == 0, "asking shows the chat"
+    app = AppState(user=USER)
+    missing = AssistantView(state=AssistantState(app, sql_only, insights, tab="dashboard"))
+    missing.__panel__()
+    assert missing.state.tab == "chat" and "The Assistant has no dashboard tab here" in app.message

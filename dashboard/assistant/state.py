@@ -17,6 +17,9 @@ from ..state import AppState, follow
 log = logging.getLogger(__name__)
 
 
+TABS = ("chat", "insights", "verified", "dashboard")
+
+
 class AssistantState(param.Parameterized):
     """One chat per browser session: its Genie conversation, who is asking, and the app's insights."""
 
@@ -32,7 +35,10 @@ class AssistantState(param.Parameterized):
     conversations_version = param.Integer(default=0, doc="Bumped when this person's conversations change.")
     history_notice = param.String(default="", doc="Why a conversation could not be kept, opened or deleted.")
 
-    LINK = {"answer": "answer"}      # parameter -> the link's argument
+    tab = param.Selector(default="chat", objects=list(TABS),
+                         doc="The chat, the insights, the verified questions, or the AI/BI dashboard.")
+
+    LINK = {"answer": "answer", "tab": "tab"}      # parameter -> the link's argument
 
     verified_version = param.Integer(default=0, doc="Bumped when verified questions or their checks change.")
 

@@ -178,8 +178,7 @@ class AssistantView(pn.viewable.Viewer):
                                      sizing_mode="stretch_width"), user="Insights", respond=False)
 
     def _ask_from_insight(self, question: str) -> None:
-        if self.tabs is not None:
-            self.tabs.active = 0
+        self.state.tab = "chat"
         self._ask(question)
 
     def _submitted(self, event=None, _instance=None) -> None:
@@ -274,14 +273,12 @@ class AssistantView(pn.viewable.Viewer):
         if question is None:
             return
         self.state.app.handoff = None
-        if self.tabs is not None:
-            self.tabs.active = 0
+        self.state.tab = "chat"
         self.state.selection = question.selection
         self._ask(question.question)
 
     def _run_again(self, question: str) -> None:
-        if self.tabs is not None:
-            self.tabs.active = 0
+        self.state.tab = "chat"
         self.state.fresh = True
         self._ask(question)
 
@@ -362,22 +359,28 @@ class AssistantView(pn.viewable.Viewer):
 
     def __panel__(self):
         chat = pn.Column(self._toolbar(), self.chat, sizing_mode="stretch_width")
-        tabs = [("Chat", lambda: chat)]
+        tabs = {"chat": ("Chat", lambda: chat)}
         if self.state.insights is not None:
-            tabs.append(("Insights", lambda: InsightsView(self._ask_from_insight, state=self.state)))
+            tabs["insights"] = ("Insights", lambda: InsightsView(self._ask_from_insight, state=self.state))
         if self.state.verified is not None:
-            tabs.append(("Verified", lambda: VerifiedView(self._ask_from_insight, self.timezone, state=self.state)))
+            tabs["verified"] = ("Verified", lambda: VerifiedView(self._ask_from_insight, self.timezone,
+                                                                 state=self.state))
         if self.dashboard_url:
             embed, published = self.dashboard_url
-            tabs.append(("Dashboard", lambda: pn.Column(
+            tabs["dashboard"] = ("Dashboard", lambda: pn.Column(
                 HTML(html('<a href="{}" target="_blank" rel="noopener">Open the dashboard in Databricks</a>',
                           published)),
                 HTML(html('<iframe src="{}" style="width:100%;height:760px;border:0" title="AI/BI dashboard">'
                           '</iframe>', embed), sizing_mode="stretch_width"),
-                sizing_mode="stretch_width")))
+                sizing_mode="stretch_width"))
+        asked = self.state.tab
+        self.state.param.tab.objects = list(tabs)
+        if asked not in tabs:                  # a link to a tab this app has not got (no Genie, no dashboard)
+            self.state.app.notify(f"The Assistant has no {asked} tab here, so the chat is shown.")
+            self.state.tab = "chat"
         if len(tabs) == 1:
             return chat
-        self.tabs = LazyTabs(tabs)
+        self.tabs = LazyTabs.of(self.state.param.tab, tabs)
         return self.tabs
 
 
