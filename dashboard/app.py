@@ -119,7 +119,7 @@ def _page(context: AppContext) -> pmui.Page:
              "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
              "assistant": lambda: AssistantView(state=linked(AssistantState, "assistant", assistant, context.insights,
                                                                  context.history, context.verified),
-                                                dashboard_url=context.dashboard_links),
+                                                dashboard_url=context.dashboard_links, timezone=settings.timezone),
              "system": lambda: SystemView(system)}
     tabs = LazyTabs.of(app.param.workspace, {name: (title, views[name]) for name, title in WORKSPACES.items()})
     system.visible = app.workspace == "system"

@@ -12,15 +12,15 @@ import panel_material_ui as pmui
 import param
 
 from data.assistant import Answer, Failure
-from data.assistant.genie import STEPS
 from data.errors import classify
 
 from .. import upstream_fixes
 from ..format import local_time
-from ..markup import HTML, Markdown, Text, alert, html, join
+from ..markup import HTML, Markdown, Text, alert, html
 from ..widgets import LazyTabs, notice
 from .answer import AnswerDetails, AnswerMessage, QuestionBar
 from .insights import InsightList, InsightsView
+from .progress import Progress, stream_into
 from .state import AssistantState
 from .verified import VerifiedView
 
@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 # they get threads of their own, so a slow Databricks never starves the health checks, the CSV
 # export or anything else that uses the event loop's default pool.
 ASSISTANT_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="assistant")
-STEP_TITLES = {"understanding": "Understanding the question", "writing": "Writing SQL",
-               "running": "Running the query"}
 WELCOME_INSIGHTS = 3     # the newest insights the chat's first message shows
 REPLAYED_TURNS = 10      # the latest questions of a kept conversation shown when it is opened
 MODES = {"genie": "Genie writes the SQL, Claude explains", "claude": "Claude writes the SQL (no Genie space)",
@@ -41,9 +39,10 @@ MODES = {"genie": "Genie writes the SQL, Claude explains", "claude": "Claude wri
 class AssistantView(pn.viewable.Viewer):
     state = param.ClassSelector(class_=AssistantState)
 
-    def __init__(self, dashboard_url: str | None = None, **params):
+    def __init__(self, dashboard_url: str | None = None, timezone: str = "UTC", **params):
+        """`timezone`: the business time zone, in which kept results and insights say when."""
         super().__init__(**params)
-        self.dashboard_url = dashboard_url
+        self.dashboard_url, self.timezone = dashboard_url, timezone
         self.chat = pmui.ChatInterface(
             callback=self.respond, callback_user="Assistant", callback_exception="summary", show_rerun=False,
             show_undo=False, show_clear=False, placeholder_threshold=0,   # the reply's progress line instead
@@ -61,7 +60,6 @@ class AssistantView(pn.viewable.Viewer):
         self._told: set[int] = set()           # insights this chat has shown or knew of when it opened
         self._loaded = False
         self._charts_to_draw: list[AnswerMessage] = []
-        self.timezone = self.state.insights.timezone if self.state.insights is not None else "UTC"
         self._welcome()
         self._replay(self.state.reopen())          # the conversation this person had open
         self._show_shared()
@@ -84,7 +82,7 @@ class AssistantView(pn.viewable.Viewer):
         events: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
         push = lambda *event: loop.call_soon_threadsafe(events.put_nowait, event)  # noqa: E731
-        progress = _Progress()
+        progress = Progress()
         reply = pn.Column(progress.pane, sizing_mode="stretch_width")
         instance.send(reply, user="Assistant", respond=False)
         state.busy = True
@@ -128,7 +126,8 @@ class AssistantView(pn.viewable.Viewer):
         await upstream_fixes.after_message_drawn()      # ... and the summary after the chart
         if assistant.claude is not None and not answer.frame.empty:
             message.summary.object = "_Summarising…_"
-            message.summary_text = await _stream_into(message.summary, lambda: assistant.summary(answer), loop)
+            message.summary_text = await stream_into(message.summary, lambda: assistant.summary(answer), loop,
+                                                       ASSISTANT_THREADS)
         follow_ups, unusual = await asyncio.gather(
             loop.run_in_executor(ASSISTANT_THREADS, assistant.follow_ups, answer),
             loop.run_in_executor(ASSISTANT_THREADS, assistant.unusual, answer))
@@ -157,9 +156,8 @@ class AssistantView(pn.viewable.Viewer):
     # -- insights -------------------------------------------------------------------------
 
     def _insight_list(self, insights) -> InsightList:
-        timezone = self.state.insights.timezone
         view = InsightList(self._ask_from_insight, sizing_mode="stretch_width")
-        view.show(insights, timezone)
+        view.show(insights, self.timezone)
         self._told.update(i.insight_id for i in insights)
         return view
 
@@ -382,97 +380,3 @@ class AssistantView(pn.viewable.Viewer):
             return chat
         self.tabs = LazyTabs.of(self.state.param.tab, tabs)
         return self.tabs
-
-
-class _Progress:
-    """Genie's statuses as the steps of one line at the top of a reply (understanding, writing SQL,
-    running it), updated in place."""
-
-    MARKS = {"done": "\u2713", "running": "\u2026", "failed": "\u2717"}
-
-    def __init__(self):
-        self.pane = HTML("", sizing_mode="stretch_width", css_classes=["answer-steps"])
-        self.steps: list[list[str]] = []           # [title, state] in order
-        self.stage = None
-        self.note = ""
-        self.finished = False
-        self._render()
-
-    def show(self, kind: str, *event) -> None:
-        if kind == "wait":
-            position, seconds = event
-            ahead = f"{position} question{'s' if position != 1 else ''} ahead" if position else "next in line"
-            self._stage("waiting", f"Waiting for Genie ({ahead}, about {seconds:.0f} s): it answers at most a "
-                                   "few questions a minute")
-            return
-        status = event[0]
-        stage = STEPS.get(status, "running")
-        if status == "CACHED" or stage in ("done", "failed"):
-            return
-        self._stage(stage, STEP_TITLES.get(stage, stage))
-        if status == "QUERY_RESULT_EXPIRED":
-            self.note = "The earlier result expired; running the query again."
-            self._render()
-
-    def _stage(self, stage: str, title: str) -> None:
-        if stage == self.stage:
-            self.steps[-1][0] = title
-        else:
-            if self.steps:
-                self.steps[-1][1] = "done"
-            self.stage = stage
-            self.steps.append([title, "running"])
-        self._render()
-
-    def finish(self, ok: bool, cached: bool = False) -> None:
-        self.finished = True
-        if self.steps:
-            self.steps[-1][1] = "done" if ok else "failed"
-        elif cached:
-            self.note = "From the cache."
-        self._render()
-
-    def _render(self) -> None:
-        if not self.steps and not self.note:
-            self.pane.object = "" if self.finished else html("<span style='opacity:.7'>Working on it\u2026</span>")
-            return
-        steps = join((html("<span class='step {}'>{} {}</span>", state, self.MARKS[state], title)
-                      for title, state in self.steps), html(" &nbsp;·&nbsp; "))
-        note = html("<div style='opacity:.75'>{}</div>", self.note) if self.note else ""
-        self.pane.object = html("<div style='opacity:.8;font-size:.9rem'>{}</div>{}", steps, note)
-
-
-STREAM_INTERVAL = 0.1      # seconds between updates of streamed text: tokens arriving meanwhile are shown together
-
-
-async def _stream_into(target: Markdown, make_stream, loop) -> str:
-    """Show text from a blocking iterator as it arrives, at most ten updates a second (each update
-    renders the Markdown and sends it); returns the whole text."""
-    queue: asyncio.Queue = asyncio.Queue()
-
-    def pump() -> None:
-        try:
-            for piece in make_stream():
-                loop.call_soon_threadsafe(queue.put_nowait, piece)
-        except Exception as exc:  # a missing summary must not hide the answer
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-        loop.call_soon_threadsafe(queue.put_nowait, None)
-
-    loop.run_in_executor(ASSISTANT_THREADS, pump)
-    text, ended = "", False
-    while not ended:
-        pieces = [await queue.get()]
-        while not queue.empty():
-            pieces.append(queue.get_nowait())
-        for piece in pieces:
-            if piece is None:
-                ended = True
-            elif isinstance(piece, Exception):
-                target.object = f"_No summary: {classify(piece).message}_"
-                return ""
-            else:
-                text += piece
-        target.object = text
-        if not ended:
-            await asyncio.sleep(STREAM_INTERVAL)
-    return text
