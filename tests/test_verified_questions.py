@@ -70,6 +70,17 @@ def test_only_an_editor_may_verify_and_only_a_helpful_answer_from_genie(db, tabl
     assert question.checksum == checksum(frame) and question.last_outcome is None
 
 
+def test_verifying_a_question_already_verified_changes_nothing_and_says_by_whom(db, tables):
+    from data.errors import ConflictError
+    verified = VerifiedQuestions(db, tables, editors=EditorPolicy((EDITOR, "bo@example.com")))
+    verified.promote(EDITOR, "Top cities?", TOP, result(db, TOP), source="genie", log_id=helpful(db, tables))
+    with pytest.raises(ConflictError, match=f"already verified by {EDITOR}"):
+        verified.promote("bo@example.com", "Top cities?", BOTTOM, result(db, BOTTOM), source="genie",
+                         log_id=helpful(db, tables))
+    [kept] = verified.all()
+    assert (kept.sql, kept.promoted_by) == (TOP, EDITOR)
+
+
 def test_a_check_says_how_each_question_came_out_and_scores_them(db, tables, verified, assistant_workspace):
     genie = make_assistant(db, tables).genie
     for question, sql in (("same sql?", TOP), ("same result?", TOP), ("changed?", TOP), ("broken?", TOP)):

@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from ..cache import Caches, cached
 from ..database import Database
-from ..errors import PermissionDenied, ValidationError
+from ..errors import ConflictError, PermissionDenied, ValidationError
 from ..tables import Tables
 from .genie import Genie
 from .history import snapshot
@@ -95,8 +95,8 @@ class VerifiedQuestions:
 
     def promote(self, user: str, question: str, sql: str | None, frame: pd.DataFrame, *, source: str,
                 log_id: int | None) -> int:
-        """Keep a helpful answer from Genie as a verified question; PermissionDenied or ValidationError
-        says why not."""
+        """Keep a helpful answer from Genie as a verified question; PermissionDenied, ValidationError or
+        ConflictError (the question is verified already, by whom) says why not."""
         if not self.can_edit(user):
             raise PermissionDenied("Only editors may verify answers (ASSISTANT_EDITORS).")
         if source != "genie" or not sql:
@@ -107,14 +107,20 @@ class VerifiedQuestions:
                 {"log": log_id}).scalar()
             if not helpful:
                 raise ValidationError("Mark the answer helpful first: only helpful answers can be verified.")
-            return conn.execute(text(f"""
+            kept = conn.execute(text(f"""
                 INSERT INTO {self.t.verified_questions} (question, sql_text, row_count, checksum, promoted_by, log_id)
                 VALUES (:question, :sql, :rows, :checksum, :user, :log)
-                ON CONFLICT (question) DO UPDATE SET sql_text = EXCLUDED.sql_text, row_count = EXCLUDED.row_count,
-                    checksum = EXCLUDED.checksum, promoted_by = EXCLUDED.promoted_by, promoted_at = now(),
-                    log_id = EXCLUDED.log_id
+                ON CONFLICT (question) DO NOTHING
                 RETURNING verified_id"""), {"question": question.strip(), "sql": sql, "rows": len(frame),
                                              "checksum": checksum(frame), "user": user, "log": log_id}).scalar()
+            if kept is None:      # never replace what a colleague verified: they must remove it first
+                earlier = conn.execute(text(f"""
+                    SELECT promoted_by, promoted_at FROM {self.t.verified_questions} WHERE question = :question"""),
+                    {"question": question.strip()}).one()
+                raise ConflictError(f"This question was already verified by {earlier.promoted_by} on "
+                                    f"{earlier.promoted_at:%d %b %Y}; remove it in the Verified tab to verify "
+                                    "this answer instead.")
+            return kept
 
     def remove(self, verified_id: int, user: str) -> bool:
         if not self.can_edit(user):
