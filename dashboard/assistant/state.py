@@ -94,14 +94,12 @@ class AssistantState(param.Parameterized):
         if self.history is None:
             return []
         try:
-            if conversation_id is None:
-                latest = self.history.conversations(self.app.user, limit=1)
-                if not latest:
-                    return []
-                conversation_id = latest[0].conversation_id
-            summary = next((c for c in self.history.conversations(self.app.user)
-                            if c.conversation_id == conversation_id), None)
-            turns = self.history.turns(conversation_id, self.app.user) if summary else []
+            mine = self.history.conversations(self.app.user)          # the latest first
+            if conversation_id is None and not mine:
+                return []
+            summary = mine[0] if conversation_id is None else next(
+                (c for c in mine if c.conversation_id == conversation_id), None)
+            turns = self.history.turns(summary.conversation_id, self.app.user) if summary else []
         except Exception as exc:
             self.history_notice = f"The conversation cannot be opened: {classify(exc).message}"
             return []
@@ -110,7 +108,7 @@ class AssistantState(param.Parameterized):
             return []
         self.conversation = Conversation(genie_id=summary.genie_id,
                                          first_question=turns[0].question if turns else None)
-        self.stored = conversation_id
+        self.stored = summary.conversation_id
         return turns
 
     def delete(self, conversation_id: int) -> bool:

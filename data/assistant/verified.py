@@ -202,12 +202,9 @@ class VerifiedQuestions:
             WHERE finished_at IS NOT NULL ORDER BY started_at DESC LIMIT :limit""", {"limit": limit})
         return [CheckRun(r["run_id"], r["started_at"], r["total"], r["matched"], dict(r["outcomes"])) for r in rows]
 
+    @cached("verified_runs", 30)
     def recent_runs(self) -> list[CheckRun]:
-        """`runs()` read at most every 30 s per process (System refreshes every few seconds)."""
-        return self._recent_runs(int(time.monotonic() // 30))
-
-    @cached("verified_runs", 60)
-    def _recent_runs(self, _slot: int) -> list[CheckRun]:
+        """The latest six checks, read at most every 30 s per process (System refreshes every few seconds)."""
         return self.runs(6)
 
     def examples(self) -> list[tuple[str, str]]:
