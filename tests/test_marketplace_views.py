@@ -169,3 +169,17 @@ def test_a_chart_shown_again_after_another_workspace_shows_the_current_city(stat
     state.app.city = "Agra"
     again = tab.funnel.pane.get_root(Document())
     assert [t.text for t in again.select({"type": Title})] == ["Conversion funnel: Agra, last quarter"]
+
+
+def test_two_sessions_share_no_model(shared_db, tables):
+    """A Bokeh model belongs to one document: one shared by two sessions (a module-level formatter
+    was) breaks the second session's page."""
+    first, second = Document(), Document()
+    queries = Marketplace(shared_db, tables)
+    for doc in (first, second):
+        app = AppState(user="analyst@example.com")
+        app.set_cities(queries.cities())
+        session = MarketplaceState(app, queries)
+        pn.Column(*(tab(state=session) for tab in (OverviewTab, PropertiesTab, AmenitiesTab, DemandTab))).server_doc(doc)
+    assert len(first.models) > 100
+    assert {m.id for m in first.models} & {m.id for m in second.models} == set()

@@ -15,11 +15,18 @@ CATEGORY_LABELS = {"promote": "Promote", "at_risk": "At risk", "intervention": "
 TIER_COLORS = {"must_have": "#6a1b9a", "differentiator": "#1976d2", "low_impact": "#b0b0b0"}
 TIER_LABELS = {"must_have": "Must-have", "differentiator": "Differentiator", "low_impact": "Low impact"}
 DEVICE_COLORS = {"desktop": "#1976d2", "mobile": "#ed6c02", "tablet": "#2e7d32"}
-PERCENT = NumeralTickFormatter(format="0.0")
-COUNT = NumeralTickFormatter(format="0,0")
-CURRENCY = NumeralTickFormatter(format="$0,0a")
 # framewise: axes follow each new frame when a chart is redrawn in place with other data.
 COMMON = dict(responsive=True, toolbar="above", default_tools=["save", "reset"], fontscale=1.05, framewise=True)
+
+
+def percent() -> NumeralTickFormatter:
+    """A new formatter for each chart: a Bokeh model belongs to one session's document, and one
+    shared by two sessions' charts broke the second session's page."""
+    return NumeralTickFormatter(format="0.0")
+
+
+def count() -> NumeralTickFormatter:
+    return NumeralTickFormatter(format="0,0")
 
 
 def investment_matrix(investment: pd.DataFrame, height: int = 440) -> hv.Overlay:
@@ -54,10 +61,13 @@ def matrix_guides(investment: pd.DataFrame) -> hv.Overlay:
         hv.opts.HLine(line_dash="dashed", line_color="#9e9e9e", line_width=1))
 
 
-def matrix_options(height: int = 440) -> dict:
+MATRIX_HEIGHT = 440
+
+
+def matrix_options(height: int = MATRIX_HEIGHT) -> dict:
     return dict(title="Investment priority matrix (marker size: revenue; dashed lines: medians)",
                 xlabel="Demand (viewers, last 12 months)", ylabel="Conversion (completed ÷ viewers, %)",
-                xformatter=COUNT, yformatter=PERCENT, height=height, legend_position="bottom_right", **COMMON)
+                xformatter=count(), yformatter=percent(), height=height, legend_position="bottom_right", **COMMON)
 
 
 def funnel_chart(funnel: pd.DataFrame, title: str, height: int | None = None) -> hv.Overlay:
@@ -76,7 +86,7 @@ def funnel_chart(funnel: pd.DataFrame, title: str, height: int | None = None) ->
     labels = data.hvplot.labels(x="label", y="anchor", responsive=True, text="text").opts(
         invert_axes=True, text_align="left", text_color="#333", text_font_size="9pt")
     # Axes are named before inversion: x is the stage (drawn on the left), y the count (drawn below).
-    return (bars * labels).opts(title=title, xlabel="", ylabel="People", xformatter=COUNT, invert_yaxis=True,
+    return (bars * labels).opts(title=title, xlabel="", ylabel="People", xformatter=count(), invert_yaxis=True,
                                 ylim=(0, top * 1.45), height=height, **COMMON)
 
 
@@ -100,7 +110,7 @@ def property_scatter(points: pd.DataFrame, title: str, height: int = 430) -> hv.
                         ("Payment failures", "@fail_rate{0.0}%"), ("Revenue", "@revenue{$0,0}"),
                         ("Category", "@category")],
         title=title, xlabel="Views (log scale)", ylabel="Conversion (bookings ÷ views, %)",
-        xformatter=COUNT, yformatter=PERCENT, height=height, legend_position="top_right", **COMMON)
+        xformatter=count(), yformatter=percent(), height=height, legend_position="top_right", **COMMON)
 
 
 def highlight(points: pd.DataFrame) -> hv.Points:
@@ -118,7 +128,7 @@ def amenity_bars(amenities: pd.DataFrame, title: str) -> hv.Overlay:
         hover_tooltips=[("Amenity", "@name"), ("Lift", "@lift{0.00} points"), ("Impact", "@tier")])
     return (bars * legend(TIER_COLORS, TIER_LABELS, marker="square")).opts(
         title=title, xlabel="", ylabel="Confirmation lift (percentage points)", invert_yaxis=True,
-        xformatter=NumeralTickFormatter(format="0.0"), height=120 + 22 * len(data), legend_position="bottom_right",
+        xformatter=percent(), height=120 + 22 * len(data), legend_position="bottom_right",
         **COMMON)
 
 
@@ -134,5 +144,5 @@ def weekly_rates(weekly: pd.DataFrame, title: str, height: int = 360) -> hv.Over
         hv.opts.Scatter(size=6))
     top = float(weekly["rate"].max()) if weekly["rate"].notna().any() else 1.0
     return (lines * dots).opts(title=title, xlabel="Week starting", ylabel="Completion rate (completed ÷ viewers, %)",
-                               yformatter=PERCENT, ylim=(0, top * 1.15), height=height, legend_position="right",
+                               yformatter=percent(), ylim=(0, top * 1.15), height=height, legend_position="right",
                                **COMMON)
