@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+import holoviews as hv
 import panel as pn
 import panel_material_ui as pmui
 
@@ -67,6 +68,9 @@ def configure_panel(num_threads: int) -> None:
     """Process-wide Panel settings; call once before serving."""
     pn.extension("tabulator", notifications=True)
     upstream_fixes.apply()
+    # Canvas, not WebGL: our charts hold hundreds of points, and a WebGL context per chart cost the
+    # browser about 0.3 s of the first view on a machine without a GPU (tests/bench/first_view.py).
+    hv.renderer("bokeh").webgl = False
     wanted = num_threads or None
     # Panel reads PANEL_NUM_THREADS itself (as text) and starts its pool on import; setting the same
     # size again raises "Thread pool already running" (Databricks Apps sets the variable from app.yaml).

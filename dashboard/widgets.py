@@ -37,6 +37,12 @@ CARD_CSS = """
 .empty { display: flex; align-items: center; justify-content: center; min-height: 120px; text-align: center;
          border: 1px dashed rgba(128, 128, 128, 0.45); border-radius: 10px; opacity: 0.85; padding: 12px; }
 """
+# A placeholder that says what is coming and breathes, so the page does not look finished or stuck.
+PLACEHOLDER_CSS = """
+.drawing { height: 100%; display: flex; align-items: center; justify-content: center; border-radius: 10px;
+           background: rgba(128, 128, 128, 0.08); opacity: 0.8; animation: drawing 1.2s ease-in-out infinite; }
+@keyframes drawing { 50% { opacity: 0.45; } }
+"""
 
 
 def card_html(label: str, value: str, detail: str = "", *, tone: str = "default", accent: str | None = None,
@@ -84,10 +90,35 @@ class CardRow:
         self.pane.object = empty_html(empty) if empty else html('<div class="cards">{}</div>', join(cards_html or []))
 
 
-def chart_pane(chart) -> pn.pane.HoloViews:
-    """A HoloViews chart on the page. Axes are not linked across charts: no two of ours share an
-    axis, and Panel re-checks linked axes of every chart on the page at each change of its layout."""
-    return pn.pane.HoloViews(chart, sizing_mode="stretch_width", linked_axes=False)
+def chart_pane(chart, *, height: int = 320) -> pn.Column:
+    """A HoloViews chart on the page, shown after the page's first view (`after_first_view`).
+    Axes are not linked across charts: no two of ours share an axis, and Panel re-checks linked
+    axes of every chart on the page at each change of its layout."""
+    return after_first_view(pn.pane.HoloViews(chart, sizing_mode="stretch_width", linked_axes=False),
+                            placeholder="Drawing the chart\u2026", height=height)
+
+
+def after_first_view(content: pn.viewable.Viewable, *, placeholder: str, height: int) -> pn.Column:
+    """`content` in a column. While the session's page is still on its way to the browser, the
+    column holds a placeholder of `height` pixels saying `placeholder`, and `content` replaces it
+    once the browser has shown the page: the text comes first and the charts follow. Building and
+    drawing the Overview's two charts with the rest was 1.2 s of a 3 s first view
+    (tests/bench/first_view.py). Built later (another tab, another workspace), `content` is there
+    at once."""
+    holder = pn.Column(sizing_mode="stretch_width", margin=0)
+    if pn.state.curdoc is None or pn.state.loaded:
+        holder.append(content)
+        return holder
+    holder.append(HTML(html('<div class="drawing">{}</div>', placeholder), stylesheets=[PLACEHOLDER_CSS],
+                       height=height, sizing_mode="stretch_width", margin=0))
+
+    def show() -> None:
+        holder[:] = [content]
+    # Panel runs onload callbacks on its thread pool; the swap itself goes to the event loop, under
+    # the document's lock, so it never interleaves with the browser's first events (a chart built
+    # beside them was dropped by the server while the browser still drew it).
+    pn.state.onload(lambda: pn.state.execute(show, schedule=True))
+    return holder
 
 
 def dependencies(data: Callable) -> list[param.Parameter]:

@@ -54,3 +54,26 @@ def test_a_view_shown_again_may_retry_what_it_could_not_load():
     outer.active = 0
     outer.active = 1
     assert grid.loads == 1, "shown again through the outer and the inner tabs"
+
+
+def test_while_the_page_travels_a_chart_is_a_placeholder_that_the_chart_replaces_once_shown():
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    from dashboard.widgets import after_first_view
+    doc = Document()
+    pn.state._loaded[doc] = False                 # a served session whose page has not been shown yet
+    with set_curdoc(doc):
+        column = after_first_view(pn.pane.Markdown("the chart"), placeholder="Drawing the chart…", height=300)
+        assert shown_text(column.objects[0]) == "Drawing the chart…" and column.objects[0].height == 300
+        pn.state._on_load(doc)                    # the browser reports the page shown
+        assert column.objects[0].object == "the chart"
+        later = after_first_view(pn.pane.Markdown("another chart"), placeholder="Drawing…", height=300)
+        assert later.objects[0].object == "another chart", "built after the first view: at once"
+    pn.state._loaded.pop(doc, None)
+
+
+def test_without_a_session_the_content_is_there_at_once():
+    from dashboard.widgets import after_first_view
+    column = after_first_view(pn.pane.Markdown("the chart"), placeholder="Drawing…", height=300)
+    assert column.objects[0].object == "the chart"

@@ -80,9 +80,11 @@ class Session:
     # -- opening and closing ----------------------------------------------------------------
 
     @classmethod
-    async def open(cls, url: str, headers: dict | None = None, timeout: float = 60) -> "Session":
+    async def open(cls, url: str, headers: dict | None = None, timeout: float = 60, *,
+                   ready: bool = True) -> "Session":
         """GET the page (the server builds the session), connect its websocket, pull the document
-        and report it ready, as a browser does once it has rendered the page."""
+        and report it ready, as a browser does once it has rendered the page (`ready=False`: not
+        yet; `report_ready` does it)."""
         page = await AsyncHTTPClient().fetch(HTTPRequest(url, headers=headers or {}, request_timeout=timeout))
         token = TOKEN.search(page.body.decode()).group(1)
         parts = urlsplit(url)
@@ -98,8 +100,14 @@ class Session:
         session._reader = asyncio.ensure_future(session._read_forever())
         reply = await session._request("PULL-DOC-REQ", timeout)
         session._index(reply["doc"])
-        await session.send([_event("document_ready", {})])
+        if ready:
+            await session.send(session.report_ready())
         return session
+
+    @staticmethod
+    def report_ready() -> list[dict]:
+        """The event a browser sends once it has shown the page."""
+        return [_event("document_ready", {})]
 
     async def close(self) -> None:
         self.closed = True

@@ -53,7 +53,7 @@ class OverviewTab(pn.viewable.Viewer):
         self.cities = hv.DynamicMap(follows(s.investment, charts.matrix_points))
         self.matrix = chart_pane((hv.DynamicMap(follows(s.investment, charts.matrix_guides)) * self.cities *
                                   hv.DynamicMap(follows(s.investment, charts.matrix_labels))).opts(
-                                      **charts.matrix_options()))
+                                      **charts.matrix_options()), height=charts.MATRIX_HEIGHT)
         self.picked = hv.streams.Selection1D(source=self.cities)
         self.ask = AskButton("city", "cities", lambda: s.ask_about_cities(self.picked_cities()))
         self.picked.param.watch(lambda _e: self.ask.show(len(self.picked_cities())), "index")

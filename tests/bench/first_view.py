@@ -8,15 +8,20 @@ to the first visible workspace text (our overview cards; the bare page's first t
 first chart drawn (ours only). Also: the server CPU per first view of ours (all its processes) and
 the number of Bokeh models the browser holds for our first view.
 
-    python -m tests.bench.first_view
+    python -m tests.bench.first_view                  # on an idle machine
+    python -m tests.bench.first_view --under-load 50  # while 50 people work (tests/bench/load.py's script)
 """
 from __future__ import annotations
 
+import argparse
+import asyncio
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -24,8 +29,10 @@ import requests
 
 from data.net import free_port
 from tests.bench.common import percentiles
+from tests.bench.load import served_with_workspace
 from tests.conftest import CHROMIUM_ARGS, chromium_path
 from tests.helpers import CHARTS_DRAWN_JS, ServedApp, isolated_env
+from tests.users import Results, run_load
 
 LOADS = 12
 OUR_TEXT = "Protect & Expand"
@@ -42,6 +49,7 @@ BARE = textwrap.dedent('''
 
     pn.serve({"/": page}, port=int(sys.argv[1]), address="127.0.0.1", show=False)
 ''')
+UNDER_LOAD = 0
 MODELS_JS = "() => { const d = Bokeh.documents[0]; return d._all_models ? d._all_models.size : -1 }"
 
 
@@ -94,45 +102,94 @@ def summary(name: str, loads: list[dict], key: str) -> str:
     return f"{name} p50 {p['p50']:.0f} / p95 {p['p95']:.0f} ms"
 
 
-def main() -> None:
+def measure(app_url: str, bare_url: str, app_pid: int) -> dict[str, list[dict]]:
     from playwright.sync_api import sync_playwright
 
-    with tempfile.TemporaryDirectory(prefix="bench-first-view-") as tmp:
-        bare_port = free_port()
-        script = Path(tmp) / "bare.py"
-        script.write_text(BARE)
-        bare = subprocess.Popen([sys.executable, str(script), str(bare_port)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
+    results = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        for warm in (True, False):
+            label = "warm" if warm else "cold"
+            before = cpu_seconds(app_pid)
+            results[f"ours {label}"] = series(browser, app_url, OUR_TEXT, chart=True, warm=warm)
+            cpu = (cpu_seconds(app_pid) - before) / (LOADS + warm) * 1000
+            results[f"bare {label}"] = series(browser, bare_url, BARE_TEXT, chart=False, warm=warm)
+            print(f"server CPU per first view of ours ({label} cache): {cpu:.0f} ms"
+                  + (" (with the load's)" if UNDER_LOAD else ""))
+        browser.close()
+    return results
+
+
+@contextmanager
+def bare_page(tmp: Path):
+    port = free_port()
+    script = tmp / "bare.py"
+    script.write_text(BARE)
+    bare = subprocess.Popen([sys.executable, str(script), str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(url, timeout=5).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        bare.terminate()
+        bare.wait(10)
+
+
+@contextmanager
+def people_working(url: str, users: int):
+    """`users` people walking tests/users.py's script (as tests/bench/load.py runs them) until the
+    block ends; it starts once every one of them has opened the app and made a first round."""
+    results = Results()
+    thread = threading.Thread(target=lambda: asyncio.run(run_load(url, users, 3600, ramp=30, results=results,
+                                                                   after_warm_up=True)), daemon=True)
+    thread.start()
+    while results.steady_from is None:
+        time.sleep(0.5)
+    print(f"{users} people working; measuring")
+    try:
+        yield results
+    finally:
+        results.until = 0
+        thread.join(60)
+        steady = [v * 1000 for values in results.latencies(steady=True).values() for v in values]
+        if steady:
+            p = percentiles(steady)
+            print(f"the {users} people's interactions meanwhile: n={len(steady)} p50 {p['p50']:.0f} / "
+                  f"p95 {p['p95']:.0f} ms")
+        print(f"errors among them: {len(results.errors)}")
+
+
+def main() -> None:
+    global UNDER_LOAD
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--under-load", type=int, default=0, metavar="N",
+                        help="measure while N people work (tests/bench/load.py's script)")
+    UNDER_LOAD = parser.parse_args().under_load
+    with tempfile.TemporaryDirectory(prefix="bench-first-view-") as tmp, bare_page(Path(tmp)) as bare_url:
+        if UNDER_LOAD:
+            with served_with_workspace(Path(tmp)) as (app, _), people_working(app.url, UNDER_LOAD):
+                results = measure(app.url, bare_url, app.process.pid)
+        else:
             with ServedApp(isolated_env(Path(tmp), EMBEDDED_DATA_DIR=str(Path(tmp) / "pgdata")),
-                           Path(tmp) / "serve.log") as app, sync_playwright() as playwright:
+                           Path(tmp) / "serve.log") as app:
                 app.wait_until_ready(timeout=600)
-                bare_url = f"http://127.0.0.1:{bare_port}/"
-                for _ in range(100):
-                    try:
-                        if requests.get(bare_url, timeout=5).ok:
-                            break
-                    except requests.ConnectionError:
-                        time.sleep(0.2)
-                browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-                results = {}
-                for warm in (True, False):
-                    label = "warm" if warm else "cold"
-                    before = cpu_seconds(app.process.pid)
-                    results[f"ours {label}"] = series(browser, app.url, OUR_TEXT, chart=True, warm=warm)
-                    cpu = (cpu_seconds(app.process.pid) - before) / (LOADS + warm) * 1000
-                    results[f"bare {label}"] = series(browser, bare_url, BARE_TEXT, chart=False, warm=warm)
-                    print(f"server CPU per first view of ours ({label} cache): {cpu:.0f} ms")
-                browser.close()
+                results = measure(app.url, bare_url, app.process.pid)
                 app.stop()
-        finally:
-            bare.terminate()
-            bare.wait(10)
+    report(results)
+
+
+def report(results: dict[str, list[dict]]) -> None:
     for name, loads in results.items():
         print(f"{name:9}  " + " · ".join(summary(k, loads, key) for k, key in
                                          (("first byte", "ttfb"), ("first text", "text"), ("first chart", "chart"))))
     models = sorted({entry["models"] for entry in results["ours warm"] + results["ours cold"]})
-    print(f"Bokeh models in the browser for our first view: {models[0]}–{models[-1]}")
+    print(f"Bokeh models in the browser for our first view, when its first chart is drawn: {models[0]}–{models[-1]}")
     for label in ("warm", "cold"):
         ours = percentiles([e["text"] / 1000 for e in results[f"ours {label}"]])
         bare_p = percentiles([e["text"] / 1000 for e in results[f"bare {label}"]])
