@@ -31,7 +31,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--demo-scale", type=float,
                         help="demo data size factor when (re)generating: orders = 5,000 x scale")
     parser.add_argument("--processes", type=int, help="server processes (default: $APP_PROCESSES, auto)")
-    parser.add_argument("--worker-port", type=int, help=argparse.SUPPRESS)   # set by the supervisor
     return parser.parse_args(argv)
 
 
@@ -45,7 +44,7 @@ def _environment(args: argparse.Namespace) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from data.settings import EMBEDDED, SettingsError, load_settings
+    from data.settings import LAKEBASE, SettingsError, load_settings
     try:
         environment = _environment(args)
         settings = load_settings(environment, force_embedded=args.embedded)
@@ -54,11 +53,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from data.logs import setup_logging
-    if args.worker_port:
-        setup_logging(settings.log_level, worker=os.environ.get("APP_WORKER"))
-        return _worker(settings, args.worker_port)
     setup_logging(settings.log_level)
     started = time.monotonic()
+    from server.workers import process_count, start_zygote, stop_zygote
+    processes = process_count(settings.processes)
+    # Several processes: the workers are forked from a zygote, which imports what they need (seconds
+    # of CPU, once) on the other core while this one starts and prepares the database. The Databricks
+    # SDK is preloaded only where the workers will use it (once data/workspace.py imports it lazily).
+    databricks = ("databricks.sdk",) if settings.databricks_available or settings.mode == LAKEBASE else ()
+    zygote = start_zygote(databricks) if processes > 1 else None
+    try:
+        return _supervise(args, settings, environment, processes, zygote, started)
+    finally:
+        stop_zygote()
+
+
+def _supervise(args: argparse.Namespace, settings, environment: dict[str, str], processes: int, zygote,
+               started: float) -> int:
+    from data.settings import EMBEDDED
     if settings.mode == EMBEDDED:
         print(f"Embedded PostgreSQL data directory: {settings.embedded_data_dir}", flush=True)
 
@@ -76,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if settings.mode == EMBEDDED:
         build_vector_index_in_background(backend)
-    from server.workers import process_count
-    processes = process_count(settings.processes)
 
     def ready() -> None:
         log.info("ready url=http://%s:%d startup_s=%.2f mode=%s processes=%d", "localhost"
@@ -88,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if processes > 1:
             import asyncio
+            import functools
 
             from server.workers import serve_with_workers
-            asyncio.run(serve_with_workers(settings, environment, ["--embedded"] if args.embedded else [], ready))
+            worker = functools.partial(_worker_process, embedded=args.embedded)
+            asyncio.run(serve_with_workers(settings, environment, worker, ready, zygote))
         else:
             server = _serve(backend, settings)
             ready()
@@ -100,6 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         backend.close()
         log.info("stopped shutdown_s=%.2f", time.monotonic() - stopping)
     return 0
+
+
+def _worker_process(port: int, embedded: bool = False) -> int:
+    """One of several server processes, forked from the zygote with its environment (APP_WORKER,
+    APP_WORKERS and the supervisor's) in os.environ."""
+    from data.logs import setup_logging
+    from data.settings import load_settings
+    settings = load_settings(os.environ, force_embedded=embedded)
+    setup_logging(settings.log_level, worker=os.environ.get("APP_WORKER"))
+    # Bokeh, imported by the zygote before any logging was set up, gave its logger a stderr handler
+    # of its own that bypasses ours (and the masking of secrets): its lines go through ours instead.
+    from bokeh.util import logconfig
+    if logconfig.default_handler is not None:
+        logconfig.bokeh_logger.removeHandler(logconfig.default_handler)
+        logconfig.bokeh_logger.propagate = True
+        logconfig.default_handler = None
+    return _worker(settings, port)
 
 
 def _worker(settings, port: int) -> int:
@@ -125,6 +154,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     """`genie_budget`: Genie questions per minute for the whole app (a worker's settings hold its share)."""
     import panel as pn
 
+    from dashboard import upstream_fixes
     from dashboard.app import TITLE, AppContext, configure_panel, create_page
     from server.endpoints import live_sessions, routes
     from server.security import origin, security_headers
@@ -177,6 +207,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     holder["server"] = server
     embed = context.dashboard_links[0] if context.dashboard_links else None
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
+    upstream_fixes.quiet_writes_to_closed_tabs(server.io_loop.asyncio_loop)
     server.start()
     server.feeds = [feed, *background]
 

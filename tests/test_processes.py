@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import psutil
@@ -109,13 +115,13 @@ async def open_and_change_city(url: str, pick: int) -> Session:
 
 
 def workers_of(app: ServedApp) -> list[psutil.Process]:
-    """The app's running worker processes (a killed one is a zombie until the supervisor notices)."""
+    """The app's running worker processes: the children of the zygote they are forked from."""
     found = []
     for child in psutil.Process(app.process.pid).children():
         try:
-            if "--worker-port" in child.cmdline():
-                found.append(child)
-        except psutil.Error:
+            if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+                found.extend(w for w in child.children() if w.status() != psutil.STATUS_ZOMBIE)
+        except psutil.Error:        # gone meanwhile
             pass
     return found
 
@@ -153,8 +159,10 @@ def test_two_processes_share_the_sessions_and_survive_one_dying(tmp_path):
                                                or app.get("/metrics").json()["process"]["running"] < 2):
             time.sleep(0.5)
         assert "exited with status" in app.logs() and len(workers_of(app)) == 2
+        assert f"exited with status {-signal.SIGKILL}; starting it again" in app.logs()
         run_async(lambda: walk(4))
-        processes = [psutil.Process(app.process.pid), *workers_of(app)]
+        supervisor = psutil.Process(app.process.pid)
+        processes = [supervisor, *supervisor.children(recursive=True)]     # and the zygote
         assert app.stop() < 15
         time.sleep(0.5)
         assert not [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE], \
@@ -167,3 +175,138 @@ def test_auto_processes_are_two_per_cpu_up_to_eight(monkeypatch, cpus, expected)
     from server import workers
     monkeypatch.setattr(workers, "available_cpus", lambda: cpus)
     assert workers.process_count("auto") == expected and workers.process_count(3) == 3
+
+
+# -- the zygote the workers are forked from ----------------------------------------------------
+
+def answer_health(port: int) -> int:
+    """A stand-in worker: answers /health with its APP_WORKER on `port` until SIGTERM."""
+    from tornado.ioloop import IOLoop
+    from tornado.web import Application, RequestHandler
+
+    class Health(RequestHandler):
+        def get(self):
+            self.write({"worker": os.environ["APP_WORKER"], "of": os.environ["APP_WORKERS"]})
+
+    Application([("/health", Health)]).listen(port, "127.0.0.1")
+    loop = IOLoop.current()
+    signal.signal(signal.SIGTERM, lambda *_: loop.add_callback_from_signal(loop.stop))
+    loop.start()
+    return 0
+
+
+@pytest.mark.slow
+def test_a_worker_killed_with_sigkill_is_started_again_and_stop_ends_them_all(monkeypatch, caplog):
+    from server import workers
+    from server.balancer import get_json
+    monkeypatch.setattr(workers, "RESTART_PAUSE", 0.1)
+    caplog.set_level(logging.INFO, logger="server.workers")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tornado.web"])       # the stand-in's, not the app's
+
+    async def scenario():
+        pool = workers.WorkerPool(2, {"APP_TEST": "1"}, answer_health, context)
+        try:
+            await pool.start()
+            assert [await get_json(w, "/health") for w in pool.workers] == [{"worker": "1", "of": "2"},
+                                                                              {"worker": "2", "of": "2"}]
+            victim = pool.processes[0].pid
+            os.kill(victim, signal.SIGKILL)
+            watcher = asyncio.ensure_future(pool.watch())
+            deadline = time.monotonic() + 60
+            while pool.processes[0] is None or pool.processes[0].pid == victim or not pool.workers[0].alive:
+                assert time.monotonic() < deadline, "the killed worker was started again"
+                await asyncio.sleep(0.1)
+            assert await get_json(pool.workers[0], "/health") == {"worker": "1", "of": "2"}
+            assert pool.restarts == 1 and pool.processes[1].exitcode is None
+            watcher.cancel()
+            running = list(pool.processes)
+            await pool.stop()
+            assert [p.exitcode for p in running] == [0, 0], "both stopped on SIGTERM"
+        finally:
+            await pool.stop()
+            workers.stop_zygote()
+    run_async(scenario, timeout=120)
+    assert f"worker 1 exited with status {-signal.SIGKILL}; starting it again" in caplog.text
+    assert multiprocessing.forkserver._forkserver._forkserver_pid is None
+
+
+WHAT_A_WORKER_IMPORTS = """
+import ast, json, pathlib, sys
+tree = ast.parse(pathlib.Path(serve_py).read_text())
+needed = set()
+for function in ast.walk(tree):
+    if isinstance(function, ast.FunctionDef) and function.name in ("_worker_process", "_worker", "_serve"):
+        for node in ast.walk(function):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                needed.add(node.module)
+            elif isinstance(node, ast.Import):
+                needed.update(alias.name for alias in node.names)
+pathlib.Path(out).write_text(json.dumps(sorted(m for m in needed if m not in sys.modules)))
+"""
+
+
+@pytest.mark.slow
+def test_the_zygote_imports_what_a_worker_needs_and_forks_with_no_thread(tmp_path, monkeypatch):
+    """A thread running in the zygote when it forks would leave its locks held in every worker.
+    PANEL_NUM_THREADS (set by app.yaml) makes Panel create its pool on import; its threads start
+    only when it is first used."""
+    from server import workers
+    from .helpers import REPO
+    monkeypatch.setenv("PANEL_NUM_THREADS", "4")
+    context = workers.start_zygote()
+    try:
+        out = tmp_path / "missing.json"
+        # exec: a target whose unpickling imports nothing, so the child's modules are the zygote's
+        child = context.Process(target=exec, args=(WHAT_A_WORKER_IMPORTS, {"serve_py": str(REPO / "serve.py"),
+                                                                           "out": str(out)}))
+        child.start()
+        child.join(120)
+        assert child.exitcode == 0
+        assert json.loads(out.read_text()) == [], "missing from workers.PRELOAD"
+        zygote = psutil.Process(multiprocessing.forkserver._forkserver._forkserver_pid)
+        assert zygote.num_threads() == 1
+    finally:
+        workers.stop_zygote()
+
+
+def running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+SUPERVISOR = """
+import asyncio, multiprocessing
+from server import workers
+from tests.test_processes import answer_health
+
+async def main():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tornado.web"])
+    pool = workers.WorkerPool(2, {}, answer_health, context)
+    await pool.start()
+    print(*(p.pid for p in pool.processes), flush=True)
+    await asyncio.sleep(600)
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_the_workers_and_the_zygote_end_with_a_killed_supervisor():
+    from .helpers import REPO
+    supervisor = subprocess.Popen([sys.executable, "-c", SUPERVISOR], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in supervisor.stdout.readline().split()]
+        family = psutil.Process(supervisor.pid).children(recursive=True)     # zygote, workers, resource tracker
+        assert len(pids) == 2 and set(pids) <= {p.pid for p in family}
+        supervisor.kill()
+        supervisor.wait()
+        deadline = time.monotonic() + 20
+        while any(map(running, family)):
+            assert time.monotonic() < deadline, "no process of the app outlives its supervisor"
+            time.sleep(0.1)
+    finally:
+        supervisor.kill()
+        supervisor.wait()
