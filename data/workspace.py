@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-from databricks.sdk import WorkspaceClient
-from databricks.sdk.config import Config
+from typing import TYPE_CHECKING
 
 from .errors import AppError, Category, classify
+
+if TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ HTTP_TIMEOUT_S = 20
 
 def workspace_client(*, token: str | None = None, host: str | None = None) -> WorkspaceClient:
     """The app's client, or with `token` a client acting as that user (on-behalf-of-user)."""
+    # Imported here: a second of start-up that an app without Databricks (the embedded default) skips.
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
     try:
         if token:
             config = Config(host=host, token=token, auth_type="pat",
