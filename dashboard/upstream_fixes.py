@@ -31,6 +31,14 @@ callback of another session flipping the flag while a page was being built tried
 read-only flag ("Read-only parameter 'busy' cannot be modified"). The Page module sees a `state`
 whose `param.busy` is plain False, so no page is ever bound.
 
+Writes to a closed tab. Panel writes a patch as a few websocket frames, each a future it awaits
+later; when the browser's tab closes meanwhile and Panel drops the session's pending writes, the
+failed futures are never awaited and asyncio logs "Task exception was never retrieved" with a
+traceback for what is a normal event (a tab closed while its charts were on their way). Present in
+Panel 1.9.4 and 1.10.0 (`panel.io.document.dispatch_tornado`: the first frame's write fails later,
+the second raises at once, and the first is lost with the exception). The server's event loop
+treats such a failure as the closed tab it is (`quiet_writes_to_closed_tabs`).
+
 Two workarounds that are not patches live here too, so every answer to an upstream bug is in one
 place: `typed_cell_value` (a table's edit event handled before the cell's new data has landed)
 and `after_message_drawn` (a Bokeh figure added to a Material chat message the browser is still
@@ -47,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 import time
 from typing import Callable
@@ -193,6 +202,22 @@ def write_everything_queued() -> None:
 
     dispatch_until_empty.writes_everything = True
     document._dispatch_msgs = dispatch_until_empty
+
+
+# -- writes to a closed tab ----------------------------------------------------------------------
+
+def quiet_writes_to_closed_tabs(loop: asyncio.AbstractEventLoop) -> None:
+    """On `loop` (the server's), a write that failed because its tab had closed is one debug line,
+    not an error with a traceback; every other unhandled exception is reported as before."""
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            logging.getLogger(__name__).debug("a write to a closed tab was dropped")
+            return
+        loop.default_exception_handler(context)
+    loop.set_exception_handler(handle)
 
 
 # -- ignored cell edits ---------------------------------------------------------------------------
