@@ -1,8 +1,10 @@
 """Small building blocks shared by the workspaces: stat cards, messages and a SQL-paged table."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import weakref
 from dataclasses import replace
 from typing import Callable
 
@@ -101,24 +103,40 @@ def chart_pane(chart, *, height: int = 320) -> pn.Column:
 def after_first_view(content: pn.viewable.Viewable, *, placeholder: str, height: int) -> pn.Column:
     """`content` in a column. While the session's page is still on its way to the browser, the
     column holds a placeholder of `height` pixels saying `placeholder`, and `content` replaces it
-    once the browser has shown the page: the text comes first and the charts follow. Building and
-    drawing the Overview's two charts with the rest was 1.2 s of a 3 s first view
-    (tests/bench/first_view.py). Built later (another tab, another workspace), `content` is there
-    at once."""
+    once the browser has shown the page: the text comes first and the charts follow, one by one in
+    the order they were made. Building and drawing the Overview's two charts with the rest was 1.2 s
+    of a 3 s first view (tests/bench/first_view.py). Built later (another tab, another workspace),
+    `content` is there at once."""
     holder = pn.Column(sizing_mode="stretch_width", margin=0)
     if pn.state.curdoc is None or pn.state.loaded:
         holder.append(content)
         return holder
     holder.append(HTML(html('<div class="drawing">{}</div>', placeholder), stylesheets=[PLACEHOLDER_CSS],
                        height=height, sizing_mode="stretch_width", margin=0))
-
-    def show() -> None:
-        holder[:] = [content]
-    # Panel runs onload callbacks on its thread pool; the swap itself goes to the event loop, under
-    # the document's lock, so it never interleaves with the browser's first events (a chart built
-    # beside them was dropped by the server while the browser still drew it).
-    pn.state.onload(lambda: pn.state.execute(show, schedule=True))
+    document = pn.state.curdoc
+    waiting = _AFTER_FIRST_VIEW.setdefault(document, [])
+    waiting.append(lambda: holder.__setitem__(slice(None), [content]))
+    if len(waiting) == 1:
+        # Panel runs onload callbacks on its thread pool; the swaps go to the event loop, under the
+        # document's lock, so they never interleave with the browser's first events (a chart built
+        # beside them was dropped by the server while the browser still drew it).
+        pn.state.onload(lambda: pn.state.execute(functools.partial(_show_next, document), schedule=True))
     return holder
+
+
+_AFTER_FIRST_VIEW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # document -> swaps to make
+
+
+def _show_next(document) -> None:
+    """Make the next swap; the one after waits for the next turn of the event loop, after this
+    one's patch has been sent, so the first chart is drawn while the second is being built."""
+    waiting = _AFTER_FIRST_VIEW.get(document) or []
+    if waiting:
+        waiting.pop(0)()
+    if waiting:
+        pn.state.execute(functools.partial(_show_next, document), schedule=True)
+    else:
+        _AFTER_FIRST_VIEW.pop(document, None)
 
 
 def dependencies(data: Callable) -> list[param.Parameter]:

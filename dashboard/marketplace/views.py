@@ -49,6 +49,9 @@ class OverviewTab(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.quadrants = CardRow()
+        self.note = HTML("")
+        # Made first, so it is drawn first after the first view: it takes a quarter of the matrix's time.
+        self.funnel = LiveChart(s.funnel, self._funnel)
         # The cities are a DynamicMap of their own: a selection stream on an overlay reports nothing.
         self.cities = hv.DynamicMap(follows(s.investment, charts.matrix_points))
         self.matrix = chart_pane((hv.DynamicMap(follows(s.investment, charts.matrix_guides)) * self.cities *
@@ -57,8 +60,6 @@ class OverviewTab(pn.viewable.Viewer):
         self.picked = hv.streams.Selection1D(source=self.cities)
         self.ask = AskButton("city", "cities", lambda: s.ask_about_cities(self.picked_cities()))
         self.picked.param.watch(lambda _e: self.ask.show(len(self.picked_cities())), "index")
-        self.note = HTML("")
-        self.funnel = LiveChart(s.funnel, self._funnel)
         on_change(s.quadrants, self._update_cards)
         self._update_cards()
 
