@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -161,26 +161,42 @@ def bare_page(tmp: Path):
 
 @contextmanager
 def people_working(url: str, users: int):
-    """`users` people walking tests/users.py's script (as tests/bench/load.py runs them) until the
-    block ends; it starts once every one of them has opened the app and made a first round."""
-    results = Results()
-    thread = threading.Thread(target=lambda: asyncio.run(run_load(url, users, 3600, ramp=30, results=results,
-                                                                   after_warm_up=True)), daemon=True)
-    thread.start()
-    while results.steady_from is None:
-        time.sleep(0.5)
+    """`users` people walking tests/users.py's script (as tests/bench/load.py runs them, in a process
+    of their own) until the block ends; it starts once each of them has made a first round."""
+    people = subprocess.Popen([sys.executable, "-m", "tests.bench.first_view", "--people", url, str(users)],
+                              stdout=subprocess.PIPE, text=True)
+    for line in people.stdout:
+        if line.startswith("steady"):
+            break
     print(f"{users} people working; measuring")
     try:
-        yield results
+        yield
     finally:
+        people.send_signal(signal.SIGINT)
+        print(people.stdout.read().strip())
+        people.wait(120)
+
+
+def walk_until_interrupted(url: str, users: int) -> None:
+    """The people of `people_working`: report the steady state's start, walk until SIGINT, then
+    report their interactions meanwhile."""
+    results = Results()
+
+    async def walk():
+        load = asyncio.ensure_future(run_load(url, users, 3600, ramp=30, results=results, after_warm_up=True))
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+        while results.steady_from is None:
+            await asyncio.sleep(0.5)
+        print("steady", flush=True)
+        await stop.wait()
         results.until = 0
-        thread.join(60)
-        steady = [v * 1000 for values in results.latencies(steady=True).values() for v in values]
-        if steady:
-            p = percentiles(steady)
-            print(f"the {users} people's interactions meanwhile: n={len(steady)} p50 {p['p50']:.0f} / "
-                  f"p95 {p['p95']:.0f} ms")
-        print(f"errors among them: {len(results.errors)}")
+        await asyncio.wait_for(load, 60)
+    asyncio.run(walk())
+    steady = [v for values in results.latencies(steady=True).values() for v in values]
+    p = percentiles(steady) if steady else {"p50": 0, "p95": 0}
+    print(f"the {users} people's interactions meanwhile: n={len(steady)} p50 {p['p50']:.0f} / p95 {p['p95']:.0f} ms; "
+          f"errors {len(results.errors)}", flush=True)
 
 
 def main() -> None:
@@ -188,7 +204,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--under-load", type=int, default=0, metavar="N",
                         help="measure while N people work (tests/bench/load.py's script)")
-    UNDER_LOAD = parser.parse_args().under_load
+    parser.add_argument("--people", nargs=2, metavar=("URL", "N"), help=argparse.SUPPRESS)   # the load's process
+    arguments = parser.parse_args()
+    if arguments.people:
+        walk_until_interrupted(arguments.people[0], int(arguments.people[1]))
+        return
+    UNDER_LOAD = arguments.under_load
     with tempfile.TemporaryDirectory(prefix="bench-first-view-") as tmp, bare_page(Path(tmp)) as bare_url:
         if UNDER_LOAD:
             with served_with_workspace(Path(tmp)) as (app, _):
