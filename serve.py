@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     processes = process_count(settings.processes)
     # Several processes: the workers are forked from a zygote, which imports what they need (seconds
     # of CPU, once) on the other core while this one starts and prepares the database. The Databricks
-    # SDK is preloaded only where the workers will use it (once data/workspace.py imports it lazily).
+    # SDK (imported when a client is made) is preloaded only where the workers will make one.
     databricks = ("databricks.sdk",) if settings.databricks_available or settings.mode == LAKEBASE else ()
     zygote = start_zygote(databricks) if processes > 1 else None
     try:
@@ -121,13 +121,8 @@ def _worker_process(port: int, embedded: bool = False) -> int:
     from data.settings import load_settings
     settings = load_settings(os.environ, force_embedded=embedded)
     setup_logging(settings.log_level, worker=os.environ.get("APP_WORKER"))
-    # Bokeh, imported by the zygote before any logging was set up, gave its logger a stderr handler
-    # of its own that bypasses ours (and the masking of secrets): its lines go through ours instead.
-    from bokeh.util import logconfig
-    if logconfig.default_handler is not None:
-        logconfig.bokeh_logger.removeHandler(logconfig.default_handler)
-        logconfig.bokeh_logger.propagate = True
-        logconfig.default_handler = None
+    from dashboard import upstream_fixes
+    upstream_fixes.bokeh_logs_through_ours()     # the zygote imported Bokeh before our logging existed
     return _worker(settings, port)
 
 

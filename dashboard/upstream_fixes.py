@@ -39,6 +39,10 @@ Panel 1.9.4 and 1.10.0 (`panel.io.document.dispatch_tornado`: the first frame's 
 the second raises at once, and the first is lost with the exception). The server's event loop
 treats such a failure as the closed tab it is (`quiet_writes_to_closed_tabs`).
 
+Bokeh's own log handler. Imported before our logging is set up (in the workers' preloaded parent),
+Bokeh attaches a stderr handler to its logger that bypasses our format and the masking of secrets;
+`bokeh_logs_through_ours` removes it in each worker.
+
 Two workarounds that are not patches live here too, so every answer to an upstream bug is in one
 place: `typed_cell_value` (a table's edit event handled before the cell's new data has landed)
 and `after_message_drawn` (a Bokeh figure added to a Material chat message the browser is still
@@ -218,6 +222,20 @@ def quiet_writes_to_closed_tabs(loop: asyncio.AbstractEventLoop) -> None:
             return
         loop.default_exception_handler(context)
     loop.set_exception_handler(handle)
+
+
+# -- Bokeh's own log handler ---------------------------------------------------------------------
+
+def bokeh_logs_through_ours() -> None:
+    """Bokeh, imported before our logging was set up (by the workers' preloaded parent), gave its
+    logger a stderr handler of its own that bypasses our format and the masking of secrets: remove
+    it, so Bokeh's lines go through ours (idempotent)."""
+    from bokeh.util import logconfig
+    _require(logconfig, "default_handler", "bokeh_logger")
+    if logconfig.default_handler is not None:
+        logconfig.bokeh_logger.removeHandler(logconfig.default_handler)
+        logconfig.bokeh_logger.propagate = True
+        logconfig.default_handler = None
 
 
 # -- ignored cell edits ---------------------------------------------------------------------------
