@@ -270,7 +270,7 @@ class SqlTable(pn.viewable.Viewer):
 
     def _on_page(self, event) -> None:
         if self.page is not None and event.new + 1 != self.page.page:
-            self.query = replace(self.query, page=event.new + 1)
+            self.query = replace(self.query, page=event.new + 1)    # found from the page shown now
             self.refresh()
 
     def _on_select(self, event) -> None:
@@ -314,7 +314,7 @@ class SqlTable(pn.viewable.Viewer):
     def refresh(self) -> None:
         self.loading = True
         try:
-            page = self._fetch(self.query)
+            page = self._fetch(replace(self.query, bookmark=self.page.bookmark if self.page else None))
         except AppError as exc:
             self.message = exc.message
             return

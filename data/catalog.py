@@ -18,7 +18,7 @@ from sqlalchemy import text
 from .cache import Caches, cached
 from .database import Database, to_frame
 from .errors import AppError, Category, ValidationError
-from .paging import CHOICE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text
+from .paging import CHOICE, NUMBER, TEXT, WHOLE, Column, Listing, Page, PageQuery, like_pattern, typed_text
 from .tables import Tables, quote
 
 FACETS = {"gender": "Gender", "master_category": "Category", "sub_category": "Sub-category",
@@ -78,10 +78,10 @@ class Catalog:
         self._caches = Caches()
         self.products = Listing(
             name="catalog", source=tables.productsdb, key="product_id",
-            columns={"product_id": Column("product_id", NUMBER),
+            columns={"product_id": Column("product_id", WHOLE),
                      "product_display_name": Column("product_display_name", TEXT),
                      **{facet: Column(facet, CHOICE) for facet in FACETS},
-                     "year": Column("year", NUMBER), "price": Column("price", NUMBER)},
+                     "year": Column("year", WHOLE), "price": Column("price", NUMBER)},
             default_sort=SORTS["name"])
 
     def clear(self) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 from .cache import Caches, cached
 from .database import Database
 from .errors import ValidationError
-from .paging import CHOICE, NUMBER, TEXT, Column, Listing, Page, PageQuery
+from .paging import CHOICE, NUMBER, TEXT, WHOLE, Column, Listing, Page, PageQuery
 from .tables import Tables
 
 HOUR, QUARTER_HOUR, FIVE_MINUTES = 3600, 900, 300
@@ -46,8 +46,8 @@ class Marketplace:
                 "name": Column("property_name", TEXT),
                 "city": Column("city", TEXT),
                 "property_type": Column("property_type", CHOICE),
-                "views": Column("views", NUMBER),
-                "bookings": Column("completed_bookings", NUMBER),
+                "views": Column("views", WHOLE),
+                "bookings": Column("completed_bookings", WHOLE),
                 "conversion": Column("completion_rate", NUMBER),
                 "fail_rate": Column("payment_fail_rate", NUMBER),
                 "revenue": Column("total_revenue", NUMBER),

@@ -3,6 +3,11 @@
 A `Listing` names its columns and the SQL expression behind each; only those names can be
 sorted or filtered on, and every value a user typed travels as a bound parameter. A request
 (`PageQuery`) returns one `Page`: the rows, the total count and where the page sits.
+
+Pages are read by seeking, not skipping: a `Page` carries a `Bookmark` (the sort values of its
+first and last rows), and the next, previous or same page starts from there on the sort's index,
+so page 10,000 costs what page 1 costs. The last page is read backwards from the end. Only a jump
+far from both ends and from the bookmark (which the grid's pager never offers) skips rows.
 """
 from __future__ import annotations
 
@@ -11,16 +16,20 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any, Mapping
 
 import pandas as pd
 
+from .database import to_frame
 from .errors import ValidationError
 from .tables import quote
 
 MAX_PAGE_SIZE = 500
 MAX_TYPED = 200              # characters of a search or a filter a person types
-TEXT, NUMBER, CHOICE, DATE = "text", "number", "choice", "date"
+# NUMBER columns compare with exact decimals, WHOLE (integer) columns with integers: a bound value of
+# another type would make PostgreSQL convert the column, and its index could no longer be used.
+TEXT, NUMBER, WHOLE, CHOICE, DATE = "text", "number", "whole", "choice", "date"
 
 
 def typed_text(value, what: str) -> str:
@@ -48,17 +57,35 @@ class Column:
     kind: str = TEXT
     sortable: bool = True
     joined: bool = False     # comes from a joined table (counting can skip the join otherwise)
+    sort_sql: str | None = None  # what sorting uses, if not `sql` (an indexed prefix of long text, say)
+
+    @property
+    def sort_key(self) -> str:
+        return self.sort_sql or self.sql
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """Where a page that was shown sits: its number, the sort values of its first and last rows,
+    and what it was read with (a bookmark from another sort, filter or search is not used)."""
+
+    page: int
+    first: tuple
+    last: tuple
+    context: str
 
 
 @dataclass(frozen=True)
 class PageQuery:
     """What a user asked to see. Filters map a column to a value: text (contains), a number or a
-    number range, a list of choices, or a (start, end) date range."""
+    number range, a list of choices, or a (start, end) date range. `bookmark` is the page shown
+    now, from which the asked page is found by seeking."""
 
     page: int = 1
     size: int = 25
     sort: tuple[tuple[str, bool], ...] = ()           # (column, descending)
     filters: tuple[tuple[str, Any], ...] = ()
+    bookmark: Bookmark | None = None
 
 
 @dataclass
@@ -68,6 +95,7 @@ class Page:
     page: int
     size: int
     total_is_estimate: bool = False
+    bookmark: Bookmark | None = None
 
     @property
     def pages(self) -> int:
@@ -87,14 +115,14 @@ _RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:\.\.|–|-(?=\s*\d))\s*({_NUMBER})\s
 _COMPARISON = re.compile(rf"^\s*(>=|<=|≥|≤|>|<|=)?\s*({_NUMBER})\s*$")
 
 
-def parse_number_filter(text: str) -> tuple[str, float] | tuple[str, float, float]:
+def parse_number_filter(text: str) -> tuple[str, Decimal] | tuple[str, Decimal, Decimal]:
     """'100' (equals), '>100', '<= 5', '10..20' or '10-20' (between)."""
     if (m := _RANGE.match(text)) is not None:
-        low, high = sorted((float(m[1]), float(m[2])))
+        low, high = sorted((Decimal(m[1]), Decimal(m[2])))
         return ("between", low, high)
     if (m := _COMPARISON.match(text)) is not None:
         op = {"≥": ">=", "≤": "<=", None: "="}.get(m[1], m[1])
-        return (op, float(m[2]))
+        return (op, Decimal(m[2]))
     raise ValidationError(f"'{text}' is not a number filter: type a number, a comparison like >100, "
                           "or a range like 10..20.")
 
@@ -159,10 +187,14 @@ class Listing:
                 values = value if isinstance(value, (list, tuple)) else [value]
                 clauses.append(f"{column.sql} = ANY(:{p})")
                 params[p] = [typed_text(v, what) for v in values]
-            elif column.kind == NUMBER:
+            elif column.kind in (NUMBER, WHOLE):
                 parsed = parse_number_filter(typed_text(value, what)) if isinstance(value, str) else (
                     _number_range(value, what) if isinstance(value, (list, tuple)) else ("=", _number(value, what)))
-                if parsed[0] == "between":
+                if column.kind == WHOLE:
+                    parsed = _in_whole_numbers(parsed)
+                if parsed is None:                           # '= 2.5' of a whole-number column
+                    clauses.append("false")
+                elif parsed[0] == "between":
                     clauses.append(f"{column.sql} BETWEEN :{p}a AND :{p}b")
                     params[f"{p}a"], params[f"{p}b"] = parsed[1], parsed[2]
                 else:
@@ -184,18 +216,23 @@ class Listing:
         self.conditions(query)
         self.order_by(query)
 
-    def order_by(self, query: PageQuery) -> str:
-        """ORDER BY the chosen columns, ties broken by the key in the first column's direction, so a
-        (column DESC, key DESC) index serves the page without sorting."""
+    def sort_terms(self, query: PageQuery) -> list[tuple[str, bool]]:
+        """(SQL expression, descending) of the chosen columns, ties broken by the key in the first
+        column's direction, so a (column, key) index read forwards or backwards serves the page."""
         sort = query.sort or self.default_sort
-        parts = []
+        terms = []
         for name, descending in sort:
             column = self._column(name)
             if not column.sortable:
                 raise ValidationError(f"'{name}' cannot be sorted.")
-            parts.append(f"{column.sql} {'DESC' if descending else 'ASC'}")
-        key_direction = "DESC" if sort and sort[0][1] else "ASC"
-        return ", ".join(parts + [f"{self.columns[self.key].sql} {key_direction}"])
+            terms.append((column.sort_key, bool(descending)))
+        key = self.columns[self.key].sql
+        if key not in (sql for sql, _ in terms):
+            terms.append((key, terms[0][1] if terms else False))
+        return terms
+
+    def order_by(self, query: PageQuery) -> str:
+        return _order_by(self.sort_terms(query))
 
     def count(self, db, where_sql: str, bound: dict, cap: int | None, source: str | None = None) -> tuple[int, bool]:
         """Matching rows; above `cap`, the planner's estimate (counting a million rows per page view
@@ -220,24 +257,118 @@ class Listing:
         if where:
             clauses.insert(0, where)
         bound.update(params or {})
-        where_sql = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         joined = any(self.columns[name].joined for name, value in query.filters if value not in (None, "", [], ()))
-        total, estimated = self.count(db, where_sql, bound, count_cap,
+        total, estimated = self.count(db, _where(clauses), bound, count_cap,
                                       None if joined or not self.count_source else self.count_source)
         pages = max(1, math.ceil(total / query.size))
         page = min(max(1, query.page), pages)
-        select = ", ".join(f"{c.sql} AS {quote(name)}" for name, c in self.columns.items())
-        rows = db.frame(f"{self.name}_page",
-                        f"SELECT {select} FROM {self.source} {where_sql} ORDER BY {self.order_by(query)} "
-                        "LIMIT :page_limit OFFSET :page_offset",
-                        {**bound, "page_limit": query.size, "page_offset": (page - 1) * query.size})
-        return Page(rows=rows, total=total, page=page, size=query.size, total_is_estimate=estimated)
+        terms = self.sort_terms(query)
+        context = repr((terms, clauses, sorted(bound.items())))
+        bookmark = query.bookmark if query.bookmark is not None and query.bookmark.context == context else None
+        last_size = query.size if estimated else total - (pages - 1) * query.size
+        read = _plan(page, pages, query.size, last_size, bookmark)
+        rows = self._read(db, terms, clauses, bound, read)
+        if not rows and page > 1:       # the rows after the bookmark are gone: show the last page
+            page, read = pages, _plan(pages, pages, query.size, last_size, None)
+            rows = self._read(db, terms, clauses, bound, read)
+        names = list(self.columns)
+        frame = to_frame([tuple(row[n] for n in names) for row in rows], names)
+        mark = Bookmark(page, _sort_values(rows[0], terms), _sort_values(rows[-1], terms), context) if rows else None
+        return Page(rows=frame, total=total, page=page, size=query.size, total_is_estimate=estimated,
+                    bookmark=mark)
+
+    def _read(self, db, terms: list[tuple[str, bool]], clauses: list[str], bound: dict, read: "_Read") -> list[dict]:
+        """The page's rows in the sort's order, each with its sort values as _sort0, _sort1, …"""
+        clauses, bound = list(clauses), dict(bound)
+        if read.seek is not None:
+            relation, values = read.seek
+            clauses.append(_seek_condition(terms, relation, read.backward))
+            bound.update({f"seek{i}": v for i, v in enumerate(values)})
+        order = [(sql, descending != read.backward) for sql, descending in terms]
+        select = ", ".join([f"{c.sql} AS {quote(name)}" for name, c in self.columns.items()] +
+                           [f"{sql} AS _sort{i}" for i, (sql, _) in enumerate(terms)])
+        rows = db.rows(f"{self.name}_page", f"SELECT {select} FROM {self.source} {_where(clauses)} "
+                                            f"ORDER BY {_order_by(order)} LIMIT :page_limit OFFSET :page_offset",
+                       {**bound, "page_limit": read.limit, "page_offset": read.offset})
+        return rows[::-1] if read.backward else rows
 
 
-def _number(value, what: str) -> float:
+@dataclass(frozen=True)
+class _Read:
+    """How to read a page: from which row (`seek`: 'after', 'from' or 'before' a row's sort values),
+    in which direction, skipping how many rows and taking how many."""
+
+    seek: tuple[str, tuple] | None
+    backward: bool
+    offset: int
+    limit: int
+
+
+def _plan(page: int, pages: int, size: int, last_size: int, bookmark: Bookmark | None) -> _Read:
+    if page == 1:
+        return _Read(None, False, 0, size)
+    if page == pages:
+        return _Read(None, True, 0, last_size if last_size > 0 else size)
+    if bookmark is not None:
+        if page == bookmark.page:
+            return _Read(("from", bookmark.first), False, 0, size)
+        if page > bookmark.page:
+            return _Read(("after", bookmark.last), False, (page - bookmark.page - 1) * size, size)
+        return _Read(("before", bookmark.first), True, (bookmark.page - page - 1) * size, size)
+    if page - 1 <= pages - page:                  # no bookmark: skip from the nearer end
+        return _Read(None, False, (page - 1) * size, size)
+    return _Read(None, True, last_size + (pages - page - 1) * size, size)
+
+
+def _seek_condition(terms: list[tuple[str, bool]], relation: str, backward: bool) -> str:
+    """Rows after (or from, or before) the row whose sort values are bound as :seek0, :seek1, …,
+    in the direction of reading. When every column is read in one direction this is a row
+    comparison, which a (column, key) index answers as one range; a leading bound on the first
+    column lets an index serve it across a join, too."""
+    def beyond(sql: str, descending: bool) -> str:
+        return "<" if descending != backward else ">"
+
+    first_sql, first_descending = terms[0]
+    leading = f"{first_sql} {beyond(*terms[0])}= :seek0"
+    if len({descending for _, descending in terms}) == 1:
+        columns = ", ".join(sql for sql, _ in terms)
+        values = ", ".join(f":seek{i}" for i in range(len(terms)))
+        inclusive = "=" if relation == "from" else ""
+        return f"{leading} AND ({columns}) {beyond(*terms[0])}{inclusive} ({values})"
+    alternatives = [" AND ".join([f"{terms[j][0]} = :seek{j}" for j in range(i)] +
+                                 [f"{terms[i][0]} {beyond(*terms[i])} :seek{i}"]) for i in range(len(terms))]
+    if relation == "from":
+        alternatives.append(" AND ".join(f"{sql} = :seek{j}" for j, (sql, _) in enumerate(terms)))
+    return f"{leading} AND ({' OR '.join(f'({a})' for a in alternatives)})"
+
+
+def _sort_values(row: dict, terms: list) -> tuple:
+    return tuple(row[f"_sort{i}"] for i in range(len(terms)))
+
+
+def _order_by(terms: list[tuple[str, bool]]) -> str:
+    return ", ".join(f"{sql} {'DESC' if descending else 'ASC'}" for sql, descending in terms)
+
+
+def _where(clauses: list[str]) -> str:
+    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+def _number(value, what: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValidationError(f"The {what} must be a number, a comparison like >100 or a range like 10..20.")
-    return float(value)
+    return Decimal(repr(value))
+
+
+def _in_whole_numbers(parsed: tuple) -> tuple | None:
+    """The same condition on an integer column, with integer bounds (None: nothing can match)."""
+    if parsed[0] == "between":
+        return ("between", math.ceil(parsed[1]), math.floor(parsed[2]))
+    op, value = parsed
+    if op == "=":
+        return ("=", int(value)) if value == int(value) else None
+    rounded = {">": math.floor, "<=": math.floor, ">=": math.ceil, "<": math.ceil}[op](value)
+    return (op, rounded)
 
 
 def _number_range(value, what: str) -> tuple[str, float, float]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 
 import pandas as pd
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 from data.changes import ChangeFeed
@@ -16,7 +19,10 @@ from data.errors import Category, PermissionDenied, ValidationError
 from data.order_rules import STATUSES, TRANSITIONS, clean_customer_field, clean_order_field
 from data.order_rules import Edit
 from data.orders import BulkRefused, EditorPolicy, NewCustomer, OrderConflict, OrderDraft, Orders, csv_lines
+from data.orders.reads import orders_listing
 from data.paging import PageQuery
+from data.settings import load_settings
+from data.tables import Tables
 
 EDITOR = "ops@example.com"
 ROW = {"status": "pending", "items_subtotal": Decimal("100.00"), "discount": Decimal("0"),
@@ -435,6 +441,30 @@ def test_grid_pages_sorts_filters_and_searches_in_sql(db, tables, orders):
     by_id = orders.page(PageQuery(size=5), search=f"#{raw['order_id'].iloc[10]}")
     assert list(by_id.rows["order_id"]) == [raw["order_id"].iloc[10]]
     assert orders.page(PageQuery(size=5), search="%' OR 1=1 --").total == 0
+
+
+SORTABLE = [name for name, column in orders_listing(Tables.from_settings(load_settings({}))).columns.items() if column.sortable]
+MOVES = st.one_of(st.sampled_from(["first", "last", "same"]), st.integers(-3, 3).filter(bool))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(column=st.sampled_from(SORTABLE), descending=st.booleans(), only_pending=st.booleans(),
+       moves=st.lists(MOVES, min_size=1, max_size=8))
+def test_any_walk_through_the_pages_shows_what_reading_from_the_start_would(db, tables, orders, column, descending,
+                                                                             only_pending, moves):
+    """Pages are found by seeking from the page shown (next, previous, a few on, the same, first,
+    last); each shows exactly the rows that counting from the start of the sorted orders gives."""
+    filters = (("status", ["pending"]),) if only_pending else ()
+    query = PageQuery(size=40, sort=((column, descending),), filters=filters)
+    where = "WHERE o.status = 'pending'" if only_pending else ""
+    every = [r["order_id"] for r in db.rows("truth", f"SELECT o.order_id FROM {orders.listing.source} {where} "
+                                                    f"ORDER BY {orders.listing.order_by(query)}")]
+    page = orders.page(query)
+    for move in moves:
+        target = {"first": 1, "last": page.pages, "same": page.page}.get(move) or page.page + move
+        page = orders.page(replace(query, page=max(1, min(target, page.pages)), bookmark=page.bookmark))
+        start = (page.page - 1) * page.size
+        assert list(page.rows["order_id"]) == every[start:start + page.size], (move, page.page)
 
 
 def test_grid_date_filter_and_large_counts_are_estimated(db, tables, orders):

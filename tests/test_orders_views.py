@@ -54,6 +54,22 @@ def test_my_own_edit_is_not_news_of_someone_else_s(db, tables):
     assert grid.changed_elsewhere
 
 
+def test_the_pager_reaches_next_last_and_previous_pages_by_seeking(make_state, db, tables):
+    """A person pages on, jumps to the last page and steps back: each page shows the orders that
+    counting from the newest gives, and the caption says which rows they are."""
+    grid = OrdersGrid(state=make_state())
+    newest_first = [r["order_id"] for r in db.rows("all", f"SELECT order_id FROM {tables.orders} "
+                                                          "ORDER BY created_at DESC, order_id DESC")]
+    pager, size = grid.table.pages, 100
+    for index in (1, 2, pager.count - 1, pager.count - 2, 0):
+        pager.value = index
+        start = index * size
+        assert list(grid.table.table.value["order_id"]) == newest_first[start:start + size]
+        assert grid.table.caption.object == (f"Rows {start + 1:,}–{min(start + size, len(newest_first)):,} "
+                                             f"of {len(newest_first):,}")
+    assert grid.table.page.bookmark.page == 1
+
+
 def test_an_edit_handled_before_its_data_arrives_saves_what_was_typed(make_state, db, tables):
     """With a thread pool Panel can run the edit callback before the cell's new data lands, with an
     `old` value left from an earlier page: the typed value is still the one saved, once."""

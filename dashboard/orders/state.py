@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -79,7 +80,7 @@ class OrdersState(param.Parameterized):
     # -- reads ----------------------------------------------------------------------------
 
     def page(self, query: PageQuery) -> Page:
-        query = PageQuery(query.page, query.size, query.sort, tuple(sorted({**dict(query.filters)}.items())))
+        query = replace(query, filters=tuple(sorted({**dict(query.filters)}.items())))
         self.filters = query.filters
         page = self.orders.page(query, self.search)
         page.rows = self.local_times(page.rows)

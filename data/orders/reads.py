@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 
 from ..cache import cached
 from ..order_rules import allowed_statuses
-from ..paging import (CHOICE, DATE, NUMBER, TEXT, Column, Listing, Page, PageQuery, like_pattern, typed_text,
+from ..paging import (CHOICE, DATE, NUMBER, TEXT, WHOLE, Column, Listing, Page, PageQuery, like_pattern, typed_text,
                       whole_number)
 from ..tables import Tables, quote
 
@@ -21,20 +21,21 @@ def orders_listing(t: Tables) -> Listing:
         source=f"{t.orders} o JOIN {t.customers} c ON c.customer_id = o.customer_id",
         count_source=f"{t.orders} o",   # every order has exactly one customer (NOT NULL foreign key)
         columns={
-            "order_id": Column("o.order_id", NUMBER),
+            "order_id": Column("o.order_id", WHOLE),
             "customer": Column("c.name", TEXT, joined=True),
             "email": Column("c.email", TEXT, joined=True),
             "status": Column("o.status", CHOICE),
             "total": Column("o.total_amount", NUMBER),
-            "items": Column("o.item_count", NUMBER),
+            "items": Column("o.item_count", WHOLE),
             "discount": Column("o.discount", NUMBER),
             "shipping_fee": Column("o.shipping_fee", NUMBER),
             "shipping_address": Column("o.shipping_address", TEXT),
-            "notes": Column("o.notes", TEXT),
+            # Notes may be longer than an index entry can hold: sorted by their first 100 characters.
+            "notes": Column("o.notes", TEXT, sort_sql="left(o.notes, 100)"),
             "created_at": Column("o.created_at", DATE),
             "modified_at": Column("o.modified_at", DATE),
             "modified_by": Column("o.modified_by", TEXT),
-            "version": Column("o.version", NUMBER, sortable=False),
+            "version": Column("o.version", WHOLE, sortable=False),
         },
         default_sort=(("created_at", True),))
 

@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS {{schema}}.customers (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS customers_email ON {{schema}}.customers (lower(email));
 CREATE INDEX IF NOT EXISTS customers_created ON {{schema}}.customers (created_at);
+CREATE INDEX IF NOT EXISTS customers_name ON {{schema}}.customers (name, customer_id);    -- the grid sorts by these
+CREATE INDEX IF NOT EXISTS customers_email_sorted ON {{schema}}.customers (email, customer_id);
 CREATE INDEX IF NOT EXISTS customers_name_trgm ON {{schema}}.customers USING gin (name gin_trgm_ops);
 CREATE INDEX IF NOT EXISTS customers_email_trgm ON {{schema}}.customers USING gin (email gin_trgm_ops);
 -- Numbers for new customers (C0000001, ...); the demo loader moves it past the loaded ones.
@@ -50,13 +52,20 @@ CREATE TABLE IF NOT EXISTS {{schema}}.orders (
     version           INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
     CHECK (discount <= items_subtotal + shipping_fee)
 );
--- The grid pages in SQL: an index per sortable column (ties broken by order_id) keeps a page of a
--- million orders to an index scan instead of a sort.
+-- The grid pages in SQL by seeking: an index per sortable column, ties broken by order_id (read
+-- forwards or backwards), keeps any page of a million orders to a short index range scan.
 CREATE INDEX IF NOT EXISTS orders_created ON {{schema}}.orders (created_at DESC, order_id DESC);
 CREATE INDEX IF NOT EXISTS orders_status_created ON {{schema}}.orders (status, created_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS orders_status ON {{schema}}.orders (status, order_id);
 CREATE INDEX IF NOT EXISTS orders_total ON {{schema}}.orders (total_amount DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS orders_items ON {{schema}}.orders (item_count, order_id);
+CREATE INDEX IF NOT EXISTS orders_discount ON {{schema}}.orders (discount, order_id);
+CREATE INDEX IF NOT EXISTS orders_shipping_fee ON {{schema}}.orders (shipping_fee, order_id);
+CREATE INDEX IF NOT EXISTS orders_shipping_address ON {{schema}}.orders (shipping_address, order_id);
+CREATE INDEX IF NOT EXISTS orders_notes ON {{schema}}.orders (left(notes, 100), order_id);
 CREATE INDEX IF NOT EXISTS orders_customer ON {{schema}}.orders (customer_id);
 CREATE INDEX IF NOT EXISTS orders_modified ON {{schema}}.orders (modified_at DESC, order_id DESC);
+CREATE INDEX IF NOT EXISTS orders_modified_by ON {{schema}}.orders (modified_by, order_id);
 
 CREATE TABLE IF NOT EXISTS {{schema}}.order_items (
     order_id    BIGINT NOT NULL REFERENCES {{schema}}.orders,
