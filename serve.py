@@ -128,15 +128,9 @@ def _worker_process(port: int, embedded: bool = False) -> int:
 
 def _worker(settings, port: int) -> int:
     """One of several server processes: the database is ready; serve on a loopback port."""
-    import dataclasses
-
     from data.backend import open_backend
-    workers = int(os.environ.get("APP_WORKERS", "1"))
-    # Genie's per-minute budget is the app's: each process takes its share.
-    app_budget = settings.genie_per_minute
-    settings = dataclasses.replace(settings, genie_per_minute=max(1, -(-settings.genie_per_minute // workers)))
     backend = open_backend(settings, attach=True)
-    server = _serve(backend, settings, port=port, address="127.0.0.1", genie_budget=app_budget)
+    server = _serve(backend, settings, port=port, address="127.0.0.1")
     try:
         server.io_loop.start()
     finally:
@@ -144,9 +138,7 @@ def _worker(settings, port: int) -> int:
     return 0
 
 
-def _serve(backend, settings, *, port: int | None = None, address: str | None = None,
-           genie_budget: int | None = None):
-    """`genie_budget`: Genie questions per minute for the whole app (a worker's settings hold its share)."""
+def _serve(backend, settings, *, port: int | None = None, address: str | None = None):
     import panel as pn
 
     from dashboard import upstream_fixes
@@ -165,6 +157,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     from data.periodic import Periodic
     from data.marketplace import Marketplace
     from data.orders import Orders
+    from data.refresh import CHANNEL as REFRESH_CHANNEL, Refresh
 
     configure_panel(settings.num_threads)
     monitor = Monitor(backend)
@@ -183,13 +176,16 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                                    first_after=120, name="verified-check").start())
     orders = Orders(backend.db, backend.tables, EditorPolicy(settings.order_editors), timezone=settings.timezone,
                     feed=feed)
+    marketplace, catalog = Marketplace(backend.db, backend.tables), Catalog(backend.db, backend.tables)
+    refresh = Refresh(backend.db, local=[marketplace.clear_cache, catalog.clear], shared=[assistant.clear_cache],
+                      feed=ChangeFeed(backend.db, REFRESH_CHANNEL).start())
+    background.append(refresh.feed)
     holder: dict = {}
-    context = AppContext(monitor=monitor, marketplace=Marketplace(backend.db, backend.tables), orders=orders,
-                         catalog=Catalog(backend.db, backend.tables),
+    context = AppContext(monitor=monitor, marketplace=marketplace, orders=orders, catalog=catalog, refresh=refresh,
                          assistant=assistant, feed=feed, insights=insights, verified=verified,
                          history=History(backend.db, backend.tables),
                          costs=AssistantCosts(backend.db, backend.tables, timezone=settings.timezone,
-                                              budget_per_minute=genie_budget or settings.genie_per_minute),
+                                              budget_per_minute=settings.genie_per_minute),
                          dashboard_links=dashboard_links(settings),
                          session_count=lambda: live_sessions(holder["server"]._tornado))
 

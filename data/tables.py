@@ -19,7 +19,8 @@ MARKETPLACE_TABLES = ("city_investment", "city_funnel", "property_performance", 
 RETAIL_TABLES = ("customers", "products", "orders", "order_items", "order_status_history", "audit_log")
 FASHION_TABLES = ("productsdb", "usersdb", "product_image_embeddingsdb", "user_style_featuresdb")
 APP_TABLES = ("app_meta", "assistant_log", "assistant_feedback", "insights", "insight_runs", "insight_baseline",
-              "conversations", "assistant_turns", "verified_questions", "verified_runs", "verified_checks")
+              "conversations", "assistant_turns", "verified_questions", "verified_runs", "verified_checks",
+              "genie_sends", "answer_cache")
 
 
 def quote(identifier: str) -> str:

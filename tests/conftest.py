@@ -140,7 +140,8 @@ def make_assistant(db, tables, *, genie=True, claude=True, timeout=10.0, per_min
     """An assistant on the fake workspace (through the real SDK), polling fast."""
     from data.assistant import Assistant
     from data.assistant.claude import Claude
-    from data.assistant.genie import Genie, RateLimiter
+    from data.assistant.budget import RateLimiter
+    from data.assistant.genie import Genie
     from data.assistant.guard import SqlGuard
     from data.workspace import workspace_client
 

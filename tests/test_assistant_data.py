@@ -8,16 +8,19 @@ import time
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from data.assistant import Answer, Assistant, Conversation, Failure, build_assistant, download
 from data.assistant.claude import Claude
-from data.assistant.genie import Genie, RateLimiter
+from data.assistant.budget import RateLimiter, SharedSends
+from data.assistant.genie import Genie
 from data.assistant.guard import SqlGuard
 from data.backend import Backend
+from data.errors import AppError
 from data.settings import load_settings
 from data.workspace import workspace_client
 
-from .conftest import make_assistant
+from .conftest import app_role_database, make_assistant
 from .fake_workspace import DEFAULT_SQL, SPACE_ID
 
 USER = "analyst@example.com"
@@ -104,6 +107,48 @@ def test_a_cached_answer_repeats_its_summary_and_follow_ups_without_asking_claud
     again, _ = ask(assistant, "Top cities by viewers")
     assert again.cached and "".join(assistant.summary(again)) == summary and assistant.follow_ups(again) == follow_ups
     assert len(assistant_workspace.calls_to("/serving-endpoints/")) == calls
+
+
+def test_a_question_asked_in_one_process_is_answered_from_the_cache_in_another(pg, database_name, tables,
+                                                                              assistant_workspace):
+    """Two processes (each its own pool and assistant): the answer, and the summary and follow-ups
+    Claude wrote in the first, reach the second without asking Genie or Claude again."""
+    here, there = app_role_database(pg, database_name), app_role_database(pg, database_name)
+    try:
+        first, second = make_assistant(here, tables), make_assistant(there, tables)
+        answer, _ = ask(first, "Top cities by viewers")
+        summary, follow_ups = "".join(first.summary(answer)), first.follow_ups(answer)
+        calls = len(assistant_workspace.calls_to("/api/2.0/genie", "POST")), \
+            len(assistant_workspace.calls_to("/serving-endpoints/"))
+        again, statuses = ask(second, "top cities by viewers")
+        assert again.cached and statuses == ["CACHED"] and again.question == "top cities by viewers"
+        assert again.sql == answer.sql and again.frame.to_dict("split") == answer.frame.to_dict("split"), \
+            (again.frame.dtypes, answer.frame.dtypes)
+        assert "".join(second.summary(again)) == summary and second.follow_ups(again) == follow_ups
+        assert (len(assistant_workspace.calls_to("/api/2.0/genie", "POST")),
+                len(assistant_workspace.calls_to("/serving-endpoints/"))) == calls
+    finally:
+        here.dispose()
+        there.dispose()
+
+
+def test_cleared_or_expired_answers_are_asked_again(db, tables, assistant_workspace, assistant):
+    ask(assistant, "Top cities by viewers")
+    assistant.clear_cache()                            # Refresh data, in any process
+    again, _ = ask(assistant, "Top cities by viewers")
+    assert not again.cached
+    with db.transaction("expire") as conn:
+        conn.execute(text(f"UPDATE {tables.answer_cache} SET expires_at = now() - interval '1 second'"))
+    assert not ask(assistant, "Top cities by viewers")[0].cached
+    assert db.scalar("n", f"SELECT count(*) FROM {tables.answer_cache}") == 1, "expired answers are swept"
+
+
+def test_people_asking_as_themselves_never_share_cached_answers(db, tables, assistant_workspace, assistant):
+    ana, ben = assistant.as_user(workspace_client(), "ana@example.com"), \
+        assistant.as_user(workspace_client(), "ben@example.com")
+    ask(ana, "Top cities by viewers")
+    assert not ask(ben, "Top cities by viewers")[0].cached
+    assert ask(ana, "Top cities by viewers")[0].cached
 
 
 @pytest.mark.parametrize("script, outcome, text", [
@@ -203,6 +248,45 @@ def test_questions_beyond_the_rate_are_queued_with_a_visible_wait():
         clock.now += 61                       # time passes while the question waits
     limiter.acquire(on_wait, never, deadline=1e9)
     assert waits == [(0, 60)]
+
+
+def test_every_process_draws_from_one_genie_budget(pg, database_name, tables):
+    """Eight processes (each its own pool) with two questions each, at once, under a budget of 5 a
+    minute: five are sent, the other eleven wait, told how long, and nothing is sent beyond the budget."""
+    databases = [app_role_database(pg, database_name) for _ in range(8)]
+    try:
+        limiters = [RateLimiter(5, SharedSends(d, tables)) for d in databases]
+        sent, waits, start = [], [], threading.Barrier(16)
+
+        def ask(limiter):
+            start.wait()
+            try:
+                limiter.acquire(lambda position, seconds: waits.append(seconds), threading.Event(),
+                                deadline=time.monotonic() + 0.5)
+                sent.append(limiter)
+            except AppError as exc:
+                assert "at most 5 a minute" in exc.message
+        threads = [threading.Thread(target=ask, args=(limiter,)) for limiter in limiters * 2]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(sent) == 5
+        assert databases[0].scalar("n", f"SELECT count(*) FROM {tables.genie_sends}") == 5
+        assert waits and all(0 <= w <= 60 for w in waits) and max(waits) > 55
+    finally:
+        for d in databases:
+            d.dispose()
+
+
+def test_a_question_sent_a_minute_ago_no_longer_counts(db, tables):
+    sends = SharedSends(db, tables)
+    assert [sends.take(2), sends.take(2)] == [None, None]
+    assert 59 < sends.take(2) <= 60
+    with db.transaction("age") as conn:
+        conn.execute(text(f"UPDATE {tables.genie_sends} SET sent_at = sent_at - interval '61 seconds'"))
+    assert sends.take(2) is None
+    assert db.scalar("n", f"SELECT count(*) FROM {tables.genie_sends}") == 1
 
 
 def test_claude_writes_sql_when_there_is_no_genie(db, tables, assistant_workspace):

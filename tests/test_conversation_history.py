@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from data.assistant import Answer, Failure
-from data.assistant.history import History, from_snapshot, snapshot
+from data.assistant.history import History
+from data.assistant.snapshots import from_snapshot, snapshot
 
 ANA, BEN = "ana@example.com", "ben@example.com"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from .claude import Claude
-from .genie import Genie, RateLimiter
+from .budget import RateLimiter, SharedSends
+from .genie import Genie
 from .guard import SqlGuard
 from .service import Answer, Assistant, Conversation, Failure, download
 
@@ -36,7 +37,8 @@ def build_assistant(settings, backend) -> Assistant:
     genie = claude = None
     if workspace is not None:
         if settings.genie_space_id:
-            genie = Genie(workspace, settings.genie_space_id, RateLimiter(settings.genie_per_minute))
+            genie = Genie(workspace, settings.genie_space_id,
+                          RateLimiter(settings.genie_per_minute, SharedSends(backend.db, backend.tables)))
         claude = Claude(workspace, settings.serving_endpoint)
     guard = SqlGuard(backend.db, backend.tables, reader=settings.assistant_reader_role)
     return Assistant(backend.db, backend.tables, guard, genie=genie, claude=claude,

@@ -3,21 +3,23 @@
 The SDK's own waiter only returns on COMPLETED or FAILED (it polls CANCELLED and
 QUERY_RESULT_EXPIRED messages until its 20-minute timeout), so we poll `get_message` ourselves,
 report each status as it changes, stop on a cancel or our own deadline, and re-run an expired
-result once. Genie allows about five questions a minute per workspace: `RateLimiter` queues
-questions in this process instead of letting them fail.
+result once. Genie allows about five questions a minute per workspace: `budget.RateLimiter` queues
+questions for the app's one budget instead of letting them fail.
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from ..errors import AppError, Category, classify
 from .deadline import before
+
+if TYPE_CHECKING:
+    from .budget import RateLimiter
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "QUERY_RESULT_EXPIRED"}
 # What each Genie status means to the person waiting.
@@ -46,44 +48,6 @@ class GenieReply:
     truncated: bool = False
     suggested: list[str] = field(default_factory=list)
     error: str | None = None
-
-
-class RateLimiter:
-    """At most `per_minute` new questions a minute, first come first served."""
-
-    def __init__(self, per_minute: int = 5, clock: Callable[[], float] = time.monotonic):
-        self.per_minute, self.clock = per_minute, clock
-        self._sent: deque[float] = deque()
-        self._queue: deque[object] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self, on_wait: Callable[[int, float], None], cancel: threading.Event, deadline: float) -> None:
-        """Block until a slot is free; `on_wait(position, seconds)` while queued."""
-        ticket = object()
-        with self._lock:
-            self._queue.append(ticket)
-        try:
-            while True:
-                with self._lock:
-                    now = self.clock()
-                    while self._sent and now - self._sent[0] >= 60:
-                        self._sent.popleft()
-                    if self._queue[0] is ticket and len(self._sent) < self.per_minute:
-                        self._sent.append(now)
-                        return
-                    position = self._queue.index(ticket)
-                    wait = max(0.0, 60 - (now - self._sent[0])) if len(self._sent) >= self.per_minute else 0.5
-                on_wait(position, wait)
-                if self.clock() > deadline:
-                    raise AppError("Genie is answering other questions (at most "
-                                   f"{self.per_minute} a minute) and yours could not start in time; ask again shortly.",
-                                   category=Category.TIMEOUT)
-                if cancel.wait(min(max(wait, 0.05), 1.0)):
-                    raise Cancelled()
-        finally:
-            with self._lock:
-                if ticket in self._queue:
-                    self._queue.remove(ticket)
 
 
 def frame_from_statement(response) -> tuple[pd.DataFrame, bool, int]:

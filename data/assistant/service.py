@@ -2,7 +2,8 @@
 
 Genie writes and runs the SQL when a space is configured; without Genie, Claude writes SQL from
 the app's own schema and the SQL guard runs it; `/sql SELECT …` runs a person's own query through
-the same guard. Answers to the same question are cached for five minutes. Every question is
+the same guard. Answers to the same question are cached for five minutes, for every process and
+instance (`SharedCache`), with what Claude later adds to them. Every question is
 logged (who, what, SQL, how long, cached, outcome) and thumbs up/down are stored.
 """
 from __future__ import annotations
@@ -18,12 +19,11 @@ from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 import pandas as pd
-from cachetools import TTLCache
 from sqlalchemy import text
 
 from ..database import Database
 from ..errors import AppError, Category, ValidationError
-from ..metrics import metrics
+from ..shared_cache import SharedCache, cache_key
 from ..spreadsheet import safe_frame
 from ..tables import Tables
 from .claude import Claude
@@ -32,6 +32,7 @@ from .selection import FilterCheck, Selection, check_filter
 from .deadline import before
 from .genie import Cancelled, Genie
 from .guard import SqlGuard
+from .snapshots import from_snapshot, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Answer:
     selection: Selection | None = None       # what was selected in a chart when this was asked
     filter_check: FilterCheck | None = None  # whether the SQL filters on that selection
     follow_up_questions: list[str] | None = None
+    cache_key: str | None = None             # where the shared cache keeps it (to add what comes later)
 
 
 @dataclass
@@ -97,12 +99,11 @@ class Failure:
 class Assistant:
     def __init__(self, db: Database, tables: Tables, guard: SqlGuard, *, genie: Genie | None = None,
                  claude: Claude | None = None, timeout: float = 30.0, cache_seconds: float = 300,
-                 cache_size: int = 100, missing: list[str] | None = None):
+                 missing: list[str] | None = None):
         self.db, self.t, self.guard, self.genie, self.claude = db, tables, guard, genie, claude
         self.timeout = timeout
         self.missing = missing or []
-        self._cache: TTLCache = TTLCache(maxsize=cache_size, ttl=cache_seconds)
-        self._lock = threading.Lock()
+        self._cache = SharedCache(db, tables.answer_cache, "assistant_answers", cache_seconds)
         self._schema_text: str | None = None
         self.acting_as: str | None = None        # a user's identity when asking on their behalf
 
@@ -150,13 +151,13 @@ class Assistant:
                 return self._logged(user, self._run_sql(question, command.group(1), on_status), started)
             asked = f"{question}\n\n{selection.context()}" if selection else question
             key = self._cache_key(asked, conversation)
-            with self._lock:
-                hit = None if fresh else self._cache.get(key)
-            metrics.record_cache("assistant_answers", hit=hit is not None)
-            if hit is not None:
+            kept = None if fresh else self._cache.get(key)
+            if kept is not None:
                 on_status("CACHED")
-                return self._logged(user, replace(hit, cached=True, seconds=0.0, log_id=None, usage=Usage()),
-                                    started)
+                hit = replace(_from_cached(kept), question=question, cached=True, cache_key=key)
+                if selection is not None:
+                    hit.selection, hit.filter_check = selection, check_filter(hit.sql, selection)
+                return self._logged(user, hit, started)
             if self.genie:
                 result = self._ask_genie(asked, conversation, on_status, on_wait, cancel, started)
             elif self.claude:
@@ -168,8 +169,8 @@ class Assistant:
                 result.seconds = time.monotonic() - started
                 if selection is not None:
                     result.selection, result.filter_check = selection, check_filter(result.sql, selection)
-                with self._lock:
-                    self._cache[key] = result
+                self._cache.put(key, _cached_form(result))
+                result.cache_key = key
             conversation.first_question = conversation.first_question or question
             return self._logged(user, result, started)
         except Cancelled:
@@ -182,10 +183,19 @@ class Assistant:
             log.warning("assistant question failed outcome=%s detail=%s", outcome, exc.detail or exc.message)
             return self._logged(user, Failure(question, outcome, message, source=self.mode), started)
 
-    def _cache_key(self, question: str, conversation: Conversation) -> tuple:
+    def _cache_key(self, question: str, conversation: Conversation) -> str:
         normalise = lambda q: re.sub(r"\s+", " ", q.strip().lower())  # noqa: E731
         context = normalise(conversation.first_question) if conversation.first_question else ""
-        return (self.mode, self.acting_as, context, normalise(question))
+        return cache_key("answer", self.mode, self.acting_as, context, normalise(question))
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer, in every process and instance (Refresh data)."""
+        self._cache.clear()
+
+    def _remember(self, answer: Answer, **learnt) -> None:
+        """Add what was learnt after the answer (Claude's summary, say) to its cached copy."""
+        if answer.cache_key is not None:
+            self._cache.add(answer.cache_key, learnt)
 
     def _run_sql(self, question: str, sql: str, on_status) -> Answer | Failure:
         on_status("EXECUTING_QUERY")
@@ -270,6 +280,7 @@ class Assistant:
             pieces.append(piece)
             yield piece
         answer.summary = "".join(pieces)
+        self._remember(answer, summary=answer.summary)
 
     def unusual(self, answer: Answer) -> tuple[str, str]:
         """What Claude finds unusual in the result and how sure it is; ("", "") when nothing stands
@@ -282,12 +293,15 @@ class Assistant:
             except AppError as exc:
                 log.warning("unusual-values note unavailable: %s", exc.detail or exc.message)
                 return "", ""
+            self._remember(answer, unusual=list(answer.unusual))
         return answer.unusual
 
     def follow_ups(self, answer: Answer) -> list[str]:
         """Genie's suggestions, else Claude's; kept on the answer like the summary."""
         if answer.follow_up_questions is None:
             answer.follow_up_questions = self._follow_ups(answer)
+            if answer.follow_up_questions is not None:
+                self._remember(answer, follow_up_questions=answer.follow_up_questions)
         return answer.follow_up_questions or []
 
     def _follow_ups(self, answer: Answer) -> list[str] | None:
@@ -384,3 +398,23 @@ def download(answer: Answer, summary: str, kind: str) -> bytes:
         result.to_excel(workbook, sheet_name="Result", index=False)
         safe_frame(pd.DataFrame(notes, columns=["", "value"])).to_excel(workbook, sheet_name="Summary", index=False)
     return buffer.getvalue()
+
+
+# -- the shared cache's form of an answer ---------------------------------------------------
+
+_KEPT = ("source", "sql", "text", "row_count", "truncated", "size_note", "suggested", "conversation_id",
+         "message_id", "summary", "unusual", "follow_up_questions")
+
+
+def _cached_form(answer: Answer) -> dict:
+    """What any process needs to show the answer again (not who asked, nor what it cost)."""
+    return {"question": answer.question, "frame": snapshot(answer.frame),
+            **{name: getattr(answer, name) for name in _KEPT}}
+
+
+def _from_cached(data: dict) -> Answer:
+    unusual = data.get("unusual")
+    return Answer(data["question"], frame=from_snapshot(data["frame"]),
+                  **{**{name: data.get(name) for name in _KEPT}, "unusual": tuple(unusual) if unusual else None,
+                     "suggested": list(data.get("suggested") or []), "text": data.get("text") or "",
+                     "size_note": data.get("size_note") or ""})

@@ -29,7 +29,7 @@ from ..database import Database
 from ..errors import ConflictError, PermissionDenied, ValidationError
 from ..tables import Tables
 from .genie import Genie
-from .history import snapshot
+from .snapshots import snapshot
 
 log = logging.getLogger(__name__)
 

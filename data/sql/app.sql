@@ -154,3 +154,19 @@ CREATE TABLE IF NOT EXISTS {{schema}}.verified_checks (
     detail       TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS verified_checks_question ON {{schema}}.verified_checks (verified_id, check_id DESC);
+
+-- Genie's question budget, shared by every process and instance: the questions sent in the last
+-- minute (older rows are deleted as the budget is taken). Losing them in a crash only frees budget.
+CREATE UNLOGGED TABLE IF NOT EXISTS {{schema}}.genie_sends (
+    sent_at  TIMESTAMPTZ NOT NULL
+);
+
+-- The assistant's answers, shared by every process and instance: one row per question in its
+-- context (who asks, the conversation's first question), kept until it expires or data is refreshed.
+CREATE UNLOGGED TABLE IF NOT EXISTS {{schema}}.answer_cache (
+    cache_key   TEXT PRIMARY KEY,
+    answer      JSONB NOT NULL,
+    stored_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at  TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answer_cache_expires ON {{schema}}.answer_cache (expires_at);
