@@ -20,6 +20,7 @@ from data.health import Monitor
 from data.insights import Insights
 from data.marketplace import DATE_RANGES, Marketplace
 from data.orders import Orders
+from data.refresh import Refresh
 
 from .assistant import AssistantState, AssistantView
 from .assistant.state import TABS as ASSISTANT_TABS
@@ -56,6 +57,7 @@ class AppContext:
     catalog: Catalog
     assistant: Assistant
     feed: ChangeFeed | None = None
+    refresh: Refresh | None = None
     insights: Insights | None = None
     history: History | None = None
     costs: AssistantCosts | None = None
@@ -118,7 +120,8 @@ def _page(context: AppContext) -> pmui.Page:
     system = SystemState(context.monitor, session_count=context.session_count, costs=context.costs,
                          verified=context.verified)
     assistant = assistant_for_session(context.assistant, settings, pn.state.headers, app.user)
-    views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace)),
+    views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace,
+                                                                         context.refresh)),
              "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed)),
              "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
              "assistant": lambda: AssistantView(state=linked(AssistantState, "assistant", assistant, context.insights,

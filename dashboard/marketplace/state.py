@@ -7,6 +7,7 @@ import param
 from data.assistant.selection import Selection
 from data.marketplace import DATE_RANGE_LABELS, DATE_RANGES, MAX_WEEKS, Marketplace
 from data.paging import Page, PageQuery
+from data.refresh import Refresh
 
 from ..state import AppState, ChartQuestion
 
@@ -31,10 +32,12 @@ class MarketplaceState(param.Parameterized):
 
     LINK = {"tab": "tab", "date_range": "range", "property_type": "type", "weeks": "weeks"}   # -> the link
 
-    def __init__(self, app: AppState, queries: Marketplace, **params):
+    def __init__(self, app: AppState, queries: Marketplace, refresh: Refresh | None = None, **params):
+        """`refresh`: forgets cached reads in every process (without it, this process's only)."""
         property_type = params.pop("property_type", ALL_TYPES)     # one of the types read below
         super().__init__(app=app, **params)
         self.queries = queries
+        self._refresh = refresh
         self.param.property_type.objects = [ALL_TYPES, *queries.property_types()]
         self.property_type = property_type
 
@@ -57,8 +60,11 @@ class MarketplaceState(param.Parameterized):
         return DATE_RANGE_LABELS[self.date_range]
 
     def refresh(self) -> None:
-        """Forget cached reads (for every session in this process) and read again."""
-        self.queries.clear_cache()
+        """Forget cached reads (for every session, in every process) and read again."""
+        if self._refresh is not None:
+            self._refresh.everywhere()
+        else:
+            self.queries.clear_cache()
         self.version += 1
 
     @param.depends("app.city", watch=True)
