@@ -157,6 +157,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     from data.periodic import Periodic
     from data.marketplace import Marketplace
     from data.orders import Orders
+    from data.processes import BEAT_EVERY, Processes
     from data.refresh import CHANNEL as REFRESH_CHANNEL, Refresh
 
     configure_panel(settings.num_threads)
@@ -180,10 +181,11 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     refresh = Refresh(backend.db, local=[marketplace.clear_cache, catalog.clear], shared=[assistant.clear_cache],
                       feed=ChangeFeed(backend.db, REFRESH_CHANNEL).start())
     background.append(refresh.feed)
+    processes = Processes(backend.db, backend.tables)
     holder: dict = {}
     context = AppContext(monitor=monitor, marketplace=marketplace, orders=orders, catalog=catalog, refresh=refresh,
                          assistant=assistant, feed=feed, insights=insights, verified=verified,
-                         history=History(backend.db, backend.tables),
+                         history=History(backend.db, backend.tables), processes=processes,
                          costs=AssistantCosts(backend.db, backend.tables, timezone=settings.timezone,
                                               budget_per_minute=settings.genie_per_minute),
                          dashboard_links=dashboard_links(settings),
@@ -196,6 +198,8 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
                       verbose=False, title=TITLE, extra_patterns=routes(monitor, orders, context.marketplace))
     holder["server"] = server
+    background.append(Periodic(lambda: processes.beat(monitor.snapshot(sessions=context.session_count())),
+                               every=BEAT_EVERY, first_after=1.0, name="heartbeat").start())
     embed = context.dashboard_links[0] if context.dashboard_links else None
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
     upstream_fixes.quiet_writes_to_closed_tabs(server.io_loop.asyncio_loop)

@@ -20,6 +20,7 @@ from data.health import Monitor
 from data.insights import Insights
 from data.marketplace import DATE_RANGES, Marketplace
 from data.orders import Orders
+from data.processes import Processes
 from data.refresh import Refresh
 
 from .assistant import AssistantState, AssistantView
@@ -58,6 +59,7 @@ class AppContext:
     assistant: Assistant
     feed: ChangeFeed | None = None
     refresh: Refresh | None = None
+    processes: Processes | None = None
     insights: Insights | None = None
     history: History | None = None
     costs: AssistantCosts | None = None
@@ -118,7 +120,7 @@ def _page(context: AppContext) -> pmui.Page:
         return state
 
     system = SystemState(context.monitor, session_count=context.session_count, costs=context.costs,
-                         verified=context.verified)
+                         verified=context.verified, processes=context.processes)
     assistant = assistant_for_session(context.assistant, settings, pn.state.headers, app.user)
     views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace,
                                                                          context.refresh)),

@@ -10,6 +10,7 @@ from data.assistant.costs import AssistantCosts
 from data.assistant.verified import VerifiedQuestions
 from data.errors import classify
 from data.health import Monitor
+from data.processes import Processes
 
 from . import format as fmt
 from .markup import alert
@@ -28,11 +29,14 @@ class SystemState(param.Parameterized):
     costs_problem = param.String(default="", doc="Why the assistant's costs cannot be shown, when they cannot.")
 
     checks = param.List(default=[], doc="The latest checks of the verified questions (CheckRun), newest first.")
+    everyone = param.List(default=[], doc="Every process of the app in every instance (ProcessFigures), this one first.")
 
     def __init__(self, monitor: Monitor, session_count=None, costs: AssistantCosts | None = None,
-                 verified: VerifiedQuestions | None = None, **params):
+                 verified: VerifiedQuestions | None = None, processes: Processes | None = None, **params):
         super().__init__(**params)
         self._monitor = monitor
+        self._processes = processes
+        self.this_process = processes.name if processes is not None else None
         self._costs = costs
         self._verified = verified
         self._session_count = session_count or (lambda: None)
@@ -42,6 +46,11 @@ class SystemState(param.Parameterized):
     @param.depends("visible", watch=True)
     def refresh(self) -> None:
         if self.visible:
+            if self._processes is not None:
+                try:
+                    self.everyone = self._processes.everyone()
+                except Exception:  # the database is away: the Database card says so
+                    self.everyone = []
             self.snapshot = self._monitor.snapshot(sessions=self._session_count())
             if self._costs is not None:
                 try:
@@ -60,6 +69,15 @@ def _costs_frame(costs) -> pd.DataFrame:
     frame["cache_share"] = [fmt.percent(v) if pd.notna(v) else "—" for v in frame["cache_share"]]
     frame["tokens_per_answer"] = [f"{v:,.0f}" if pd.notna(v) else "—" for v in frame["tokens_per_answer"]]
     return frame
+
+
+def _processes_frame(everyone: list, this_process: str | None) -> pd.DataFrame:
+    columns = ["process", "sessions", "rss_mb", "pool", "cache", "up", "seen"]
+    rows = [{"process": f"{p.process} (this session)" if p.process == this_process else p.process,
+             "sessions": p.sessions, "rss_mb": round(p.rss_mb), "pool": f"{p.pool_in_use} / {p.pool_size}",
+             "cache": fmt.percent(p.cache_hit_ratio) if p.cache_hit_ratio is not None else "—",
+             "up": fmt.duration(p.uptime_s), "seen": f"{p.seen_s_ago:.0f} s ago"} for p in everyone]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _queries_frame(snapshot: dict) -> pd.DataFrame:
@@ -99,6 +117,10 @@ class SystemView(pn.viewable.Viewer):
             "cache_share": "Cache share", "claude_tokens": "Claude tokens", "tokens_per_answer": "Tokens per answer"})
         self.settings_table = pn.widgets.Tabulator(_settings_frame(state.settings), **table,
                                                    titles={"setting": "Setting", "value": "Value"})
+        self.app_total = Stat("Whole app")
+        self.process_table = pn.widgets.Tabulator(_processes_frame([], None), **table, titles={
+            "process": "Process (host:pid)", "sessions": "Sessions", "rss_mb": "RSS (MB)", "pool": "Pool in use",
+            "cache": "Cache hit ratio", "up": "Up for", "seen": "Last heard"})
         state.param.watch(self._render, "snapshot")
         self._render()
         # Bokeh's own periodic callback, not Panel's: Panel marks the page busy around each run, and
@@ -130,8 +152,21 @@ class SystemView(pn.viewable.Viewer):
             self.errors.update(f"{total:,}", tone="bad" if total else "default",
                                detail=f"up {fmt.duration(process['uptime_s'])} · RSS {process['rss_mb']:.0f} MB · {sessions}")
             _replace_if_changed(self.queries, _queries_frame(s))
+            self._render_processes()
             _replace_if_changed(self.error_table, _errors_frame(s))
             self._render_costs(self.state.costs)
+
+    def _render_processes(self) -> None:
+        everyone = self.state.everyone
+        if not everyone:
+            self.app_total.update("—", detail="no process has reported yet")
+        else:
+            instances = len({p.process.rsplit(":", 1)[0] for p in everyone})
+            self.app_total.update(
+                fmt.plural(sum(p.sessions for p in everyone), "session"),
+                detail=f"{fmt.plural(len(everyone), 'process', 'processes')} on {fmt.plural(instances, 'host')} · "
+                       f"RSS {sum(p.rss_mb for p in everyone):,.0f} MB · this session on {self.state.this_process}")
+        _replace_if_changed(self.process_table, _processes_frame(everyone, self.state.this_process))
 
     def _render_costs(self, costs) -> None:
         if costs is None:
@@ -166,7 +201,9 @@ class SystemView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(
+            heading("This process" + (f" ({self.state.this_process})" if self.state.this_process else "")),
             cards(self.database, self.pool, self.token, self.cache, self.errors),
+            heading("Every process of the app"), cards(self.app_total), self.process_table,
             pn.Row(
                 pn.Column(heading("Query latency by query name"), self.queries, sizing_mode="stretch_width"),
                 pn.Column(heading("Errors by category"), self.error_table, width=300, margin=(0, 0, 0, 16)),

@@ -27,7 +27,10 @@ def test_system_workspace_shows_live_figures(served, page):
     page.get_by_text("Connection pool").wait_for()
     assert "workspace=system" in page.url
     # "in use / pool size", e.g. "0 / 5": the pool figure is there and non-zero.
-    page.get_by_text(re.compile(r"^\d+ / [1-9]\d*$")).wait_for()
+    page.locator(".value").get_by_text(re.compile(r"^\d+ / [1-9]\d*$")).wait_for()
+    # Every process of the app is listed, with the one serving this page marked.
+    page.get_by_text("Every process of the app").wait_for()
+    page.get_by_text(re.compile(r":\d+ \(this session\)$")).wait_for(timeout=10_000)
     page.get_by_text("Up", exact=True).wait_for()
     page.get_by_text("PostgreSQL (password)").first.wait_for()
     # The latency table fills in as the page itself queries the database.

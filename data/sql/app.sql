@@ -170,3 +170,10 @@ CREATE UNLOGGED TABLE IF NOT EXISTS {{schema}}.answer_cache (
     expires_at  TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX IF NOT EXISTS answer_cache_expires ON {{schema}}.answer_cache (expires_at);
+
+-- Every process of the app, in every instance, with its latest figures (System shows them all).
+CREATE UNLOGGED TABLE IF NOT EXISTS {{schema}}.app_processes (
+    process  TEXT PRIMARY KEY,            -- host:pid
+    seen_at  TIMESTAMPTZ NOT NULL,
+    figures  JSONB NOT NULL
+);
