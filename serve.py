@@ -177,7 +177,10 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                                    first_after=120, name="verified-check").start())
     orders = Orders(backend.db, backend.tables, EditorPolicy(settings.order_editors), timezone=settings.timezone,
                     feed=feed)
-    marketplace, catalog = Marketplace(backend.db, backend.tables), Catalog(backend.db, backend.tables)
+    # Reads that may be a moment stale go to the replica, if there is one and it keeps up.
+    marketplace, catalog = Marketplace(backend.reads, backend.tables), Catalog(backend.reads, backend.tables)
+    if backend.reads.replica is not None:
+        background.append(Periodic(backend.reads.check, every=5.0, first_after=5.0, name="replica-check").start())
     refresh = Refresh(backend.db, local=[marketplace.clear_cache, catalog.clear], shared=[assistant.clear_cache],
                       feed=ChangeFeed(backend.db, REFRESH_CHANNEL).start())
     background.append(refresh.feed)

@@ -103,6 +103,7 @@ class SystemView(pn.viewable.Viewer):
         self.state = state
         self.database, self.pool, self.token = Stat("Database"), Stat("Connection pool"), Stat("Token")
         self.cache, self.errors = Stat("Cache hit ratio"), Stat("Errors")
+        self.replica = Stat("Read replica")
         self.genie, self.answer_cache, self.tokens = (Stat("Genie, last minute"), Stat("Answers from the cache today"),
                                                       Stat("Claude tokens per answer today"))
         self.verified = Stat("Verified answers still matching")
@@ -145,6 +146,7 @@ class SystemView(pn.viewable.Viewer):
                 detail=f"in use / pool size · overflow {pool['overflow']} of {pool['max_overflow']} · "
                        f"{pool['connections_opened']} opened")
             self.token.update(**_token_display(token))
+            self.replica.update(**_replica_display(s.get("replica")))
             self.cache.update(fmt.percent(cache["hit_ratio"]),
                               detail=f"{cache['hits']:,} hits · {cache['misses']:,} misses")
             total, process = sum(s["errors"].values()), s["process"]
@@ -202,7 +204,7 @@ class SystemView(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             heading("This process" + (f" ({self.state.this_process})" if self.state.this_process else "")),
-            cards(self.database, self.pool, self.token, self.cache, self.errors),
+            cards(self.database, self.pool, self.token, self.replica, self.cache, self.errors),
             heading("Every process of the app"), cards(self.app_total), self.process_table,
             pn.Row(
                 pn.Column(heading("Query latency by query name"), self.queries, sizing_mode="stretch_width"),
@@ -219,6 +221,16 @@ def _replace_if_changed(table: pn.widgets.Tabulator, frame: pd.DataFrame) -> Non
     """Re-sending an unchanged table costs every open session bandwidth and CPU."""
     if not frame.equals(table.value):
         table.value = frame
+
+
+def _replica_display(replica: dict | None) -> dict:
+    if not replica or not replica["configured"]:
+        return {"value": "None", "detail": "every read goes to the primary (set PGHOST_READONLY to add one)"}
+    lag = f"{replica['lag_s']:.1f} s behind" if replica["lag_s"] is not None else "lag unknown"
+    if replica["in_use"]:
+        return {"value": "In use", "tone": "good",
+                "detail": f"{lag} · marketplace, catalog and assistant reads go there"}
+    return {"value": "Not in use", "tone": "bad", "detail": f"{replica['reason']}; reads go to the primary"}
 
 
 def _token_display(token: dict) -> dict:

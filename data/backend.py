@@ -17,6 +17,7 @@ from .embedded import APP_ROLE, EmbeddedPostgres
 from .errors import AppError
 from .schema import ALL_DOMAINS, APP_OWNED_DOMAINS, create_schema, drop_schema, schema_sql, sql_file
 from .settings import EMBEDDED, PASSWORD, Settings
+from .replica import ReadRouter
 from .tables import Tables
 from .workspace import resolve_lakebase_target, workspace_client
 
@@ -34,9 +35,15 @@ class Backend:
     embedded: EmbeddedPostgres | None = None
     workspace: object | None = None
     background: list[threading.Thread] = field(default_factory=list)
+    reads: ReadRouter | None = None     # where reads that may be a moment stale go (the replica, if any)
+
+    def __post_init__(self) -> None:
+        if self.reads is None:
+            self.reads = ReadRouter(self.db, None)
 
     def close(self) -> None:
         self.db.dispose()
+        self.reads.dispose()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -60,7 +67,8 @@ def open_backend(settings: Settings, *, database_overrides: dict | None = None, 
         credentials = StaticPassword(settings.pg_password)
         db = Database.from_settings(settings, credentials, host=settings.pg_host, port=settings.pg_port,
                                     user=settings.pg_user, **overrides)
-        return Backend(settings, db, tables, credentials, settings.pg_host, settings.pg_user)
+        return Backend(settings, db, tables, credentials, settings.pg_host, settings.pg_user,
+                       reads=_reads(settings, db, credentials, settings.pg_host_readonly, settings.pg_user, overrides))
     w = workspace_client()
     target = resolve_lakebase_target(w, host=settings.pg_host, user=settings.pg_user,
                                      instance=settings.lakebase_instance, endpoint=settings.lakebase_endpoint)
@@ -70,7 +78,22 @@ def open_backend(settings: Settings, *, database_overrides: dict | None = None, 
         credentials = provisioned_tokens(w, settings.lakebase_instance)
     db = Database.from_settings(settings, credentials, host=target.host, port=settings.pg_port,
                                 user=target.user, **overrides)
-    return Backend(settings, db, tables, credentials, target.host, target.user, workspace=w)
+    reads = _reads(settings, db, credentials, settings.pg_host_readonly or target.read_only_host, target.user,
+                   overrides)
+    return Backend(settings, db, tables, credentials, target.host, target.user, workspace=w, reads=reads)
+
+
+def _reads(settings: Settings, db: Database, credentials, replica_host: str | None, user: str,
+           overrides: dict) -> ReadRouter:
+    """Reads on the replica at `replica_host` (same role and credentials), once it answers."""
+    if not replica_host:
+        return ReadRouter(db, None)
+    replica = Database.from_settings(settings, credentials, host=replica_host, user=user,
+                                     port=settings.pg_port_readonly or settings.pg_port, **overrides)
+    reads = ReadRouter(db, replica, max_lag=settings.replica_max_lag)
+    status = reads.check()
+    log.info("read-only replica host=%s in_use=%s %s", replica_host, status.in_use, status.reason)
+    return reads
 
 
 def schema_fingerprint(tables: Tables) -> str:

@@ -201,7 +201,7 @@ class Catalog:
             ORDER BY distance, product_id"""
 
         def run():
-            with self.db.transaction(name) as conn:
+            with self.db.read_only(name) as conn:
                 if exact:
                     conn.exec_driver_sql("SET LOCAL enable_indexscan = off")
                 else:

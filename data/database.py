@@ -166,6 +166,13 @@ class Database:
         self.metrics.record_query(name, time.perf_counter() - started)
 
     @contextmanager
+    def read_only(self, name: str) -> Iterator[Connection]:
+        """A read-only transaction (for reads that need a setting of their own): a replica can run it."""
+        with self.transaction(name) as conn:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield conn
+
+    @contextmanager
     def isolated(self, name: str) -> Iterator[psycopg.Connection]:
         """One transaction on a connection that is closed afterwards, so nothing run in it (a role,
         a setting a function changed, a temporary object) reaches whoever checks out the next one.

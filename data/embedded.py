@@ -190,6 +190,18 @@ class EmbeddedPostgres:
                  "-w", "-t", "60", "start", timeout=90)
         self.started_here = True
 
+    def make_standby(self, data_dir: Path) -> "EmbeddedPostgres":
+        """A streaming replica of this running server in `data_dir` (a base backup with
+        standby.signal and the connection to this server written in), ready to `start()`."""
+        standby = EmbeddedPostgres(data_dir, durable=self.durable)
+        standby.data_dir.mkdir(parents=True)
+        standby.socket_dir.mkdir(parents=True, exist_ok=True)
+        standby._grant_access()
+        self._pg("pg_basebackup", "-D", str(standby.data_dir), "-R", "-X", "stream", "-c", "fast",
+                 "-h", str(self.socket_dir), "-p", str(self.port), "-U", SUPERUSER, timeout=300)
+        standby.data_dir.chmod(0o700)          # PostgreSQL refuses a data directory others may read
+        return standby
+
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)

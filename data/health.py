@@ -103,6 +103,7 @@ class Monitor:
                          "state": "up" if probe.ok else "down", "version": self._version,
                          "database": backend.settings.pg_database, "probe": probe.as_dict()},
             "pool": backend.db.pool_status(),
+            "replica": backend.reads.status().as_dict(),
             "token": backend.credentials.status(),
             "queries": self.metrics.queries(),
             "cache": self.metrics.cache(),
@@ -144,6 +145,8 @@ def combine_snapshots(snapshots: list[dict], *, processes: int, started_at: floa
     return {
         "database": latest,
         "pool": pool,
+        "replica": max((s["replica"] for s in snapshots if "replica" in s),
+                       key=lambda r: r.get("checked_at") or 0, default=None),
         "token": token,
         "queries": sorted(queries.values(), key=lambda r: r["p95_ms"], reverse=True),
         "cache": {"hits": hits, "misses": misses,

@@ -57,6 +57,14 @@ VARIABLES: tuple[Var, ...] = (
     Var("PGPORT", "pg_port", "5432", "PostgreSQL port.", INT, (1, 65535)),
     Var("PGDATABASE", "pg_database", "databricks_postgres", "Database name."),
     Var("PGUSER", "pg_user", None, "Role to connect as; on Lakebase the app's service principal client ID."),
+    Var("PGHOST_READONLY", "pg_host_readonly", None, "Read-only replica (a hot standby) for reads that may be a "
+        "moment stale: marketplace, catalog and assistant. On Lakebase taken from the instance's `read_only_dns` "
+        "(readable secondaries) or the endpoint's `read_only_host` when not set.",
+        shown_default="none: every read goes to PGHOST"),
+    Var("PGPORT_READONLY", "pg_port_readonly", None, "Port of the read-only replica.", INT, (1, 65535),
+        shown_default="PGPORT"),
+    Var("REPLICA_MAX_LAG_SECONDS", "replica_max_lag", "10", "How far behind the primary the replica may be before "
+        "reads go back to the primary (checked every few seconds).", NUMBER, (0.1, 3600)),
     Var("PGSSLMODE", "pg_sslmode", None, "libpq sslmode.", CHOICE, choices=SSL_MODES,
         shown_default="`require` on Lakebase, `prefer` otherwise"),
     Var("PGAPPNAME", "pg_appname", "lakebase-panel", "`application_name` reported to PostgreSQL."),
@@ -82,7 +90,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("ASSISTANT_TIMEOUT", "assistant_timeout", "30", "Seconds a question may take before the assistant gives up.",
         NUMBER, (5, 600)),
     Var("GENIE_QUESTIONS_PER_MINUTE", "genie_per_minute", "5",
-        "Questions sent to Genie per minute from this process (Genie's limit).", INT, (1, 600)),
+        "Questions sent to Genie per minute by the whole app: every process and instance draw from one budget "
+        "kept in the database (Genie's limit is per workspace).", INT, (1, 600)),
     Var("ASSISTANT_AS_USER", "assistant_as_user", "false", "With Databricks Apps user authorization on, ask Genie "
         "and Claude as the signed-in user (their X-Forwarded-Access-Token) instead of the app.", BOOL),
     Var("DATABRICKS_WAREHOUSE_ID", "warehouse_id", None,
@@ -271,7 +280,7 @@ def _database_mode(env: Mapping[str, str], force_embedded: bool) -> tuple[str, l
 def _derive(values: dict, mode: str, env: Mapping[str, str], problems: list[str]) -> None:
     """The rules that tie one setting to others."""
     if mode == EMBEDDED:
-        values["pg_host"] = values["pg_user"] = None
+        values["pg_host"] = values["pg_user"] = values["pg_host_readonly"] = None
     if mode != PASSWORD:
         values["pg_password"] = None
     if mode != LAKEBASE:

@@ -41,6 +41,7 @@ def workspace_client(*, token: str | None = None, host: str | None = None) -> Wo
 class LakebaseTarget:
     host: str
     user: str
+    read_only_host: str | None = None     # readable secondaries (Provisioned) or the endpoint's read-only host
 
 
 def resolve_lakebase_target(w: WorkspaceClient, *, host: str | None, user: str | None,
@@ -59,4 +60,17 @@ def resolve_lakebase_target(w: WorkspaceClient, *, host: str | None, user: str |
     if not host:
         raise AppError(f"Lakebase {'instance ' + instance if instance else 'endpoint ' + str(endpoint)} "
                        "has no host yet (is it still starting?)", category=Category.CONFIGURATION)
-    return LakebaseTarget(host=host, user=user)
+    return LakebaseTarget(host=host, user=user, read_only_host=_read_only_host(w, instance, endpoint))
+
+
+def _read_only_host(w: WorkspaceClient, instance: str | None, endpoint: str | None) -> str | None:
+    """The host of the readable secondaries (Provisioned, when enabled) or the endpoint's read-only
+    host (Autoscaling); None when there is none or it cannot be looked up (reads stay on the primary)."""
+    try:
+        if instance:
+            return w.database.get_database_instance(name=instance).read_only_dns or None
+        if endpoint:
+            return getattr(w.postgres.get_endpoint(name=endpoint).status.hosts, "read_only_host", None) or None
+    except Exception as exc:
+        log.warning("could not look up a read-only host: %s", classify(exc).message)
+    return None

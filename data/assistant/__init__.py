@@ -40,7 +40,7 @@ def build_assistant(settings, backend) -> Assistant:
             genie = Genie(workspace, settings.genie_space_id,
                           RateLimiter(settings.genie_per_minute, SharedSends(backend.db, backend.tables)))
         claude = Claude(workspace, settings.serving_endpoint)
-    guard = SqlGuard(backend.db, backend.tables, reader=settings.assistant_reader_role)
+    guard = SqlGuard(backend.reads, backend.tables, reader=settings.assistant_reader_role)   # replica if any
     return Assistant(backend.db, backend.tables, guard, genie=genie, claude=claude,
                      timeout=settings.assistant_timeout, missing=missing)
 
