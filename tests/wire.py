@@ -234,6 +234,11 @@ class Session:
         return [_changed(chat_input, "value_input", text),
                 _event("data_event", {"model": self.component_of(chat_input), "data": typed})]
 
+    def click(self, button: Model) -> list[dict]:
+        """A click on a Material button (its component reports the DOM event)."""
+        return [_event("dom_event", {"model": self.component_of(button), "node": "click",
+                                     "data": {"type": "map", "entries": []}})]
+
     @staticmethod
     def cell_edit(table: Model, source: Model, row: int, column: str, value) -> list[dict]:
         """A Tabulator cell edit: `table-edit` (pre), the source's column patch, `table-edit` (post)."""
@@ -259,6 +264,17 @@ class Session:
         then_at = await self._until(self._watch(_matcher(then, None)), deadline) if then else None
         await self.quiet(settle, deadline=time.perf_counter() + timeout)
         return shown_at - started if then is None else (shown_at - started, then_at - started)
+
+    def showing(self, text: str) -> bool:
+        """Whether the page as it is now holds `text` in a model (as typed, or JSON-escaped)."""
+        return _matcher(text, None)(json.dumps([m.attributes for m in self.models.values()]))
+
+    async def shown(self, shows: str | Iterable[str], timeout: float = 20) -> float:
+        """Wait, without acting, for a patch with one of the texts (another person's change, say);
+        the seconds waited."""
+        started = time.perf_counter()
+        await self._until(self._watch(_matcher(shows, None)), started + timeout)
+        return time.perf_counter() - started
 
     def saw(self, text: str) -> bool:
         """Whether a patch since the last act contained `text` (as typed, or JSON-escaped)."""
