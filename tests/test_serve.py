@@ -121,8 +121,10 @@ def test_metrics_report_the_system_figures(tmp_path, own_postgres, processes):
         app.wait_until_ready()
         app.get("/")
         metrics = app.get("/metrics").json()
-        shape = {"database", "pool", "token", "queries", "cache", "errors", "process"}
+        shape = {"database", "pool", "replica", "token", "queries", "cache", "errors", "process"}
         assert set(metrics) == (shape if processes == 1 else shape | {"workers"})
+        assert metrics["replica"] == {"configured": False, "in_use": False, "lag_s": None,
+                                      "reason": "no replica configured", "checked_at": None}
         assert metrics["database"]["mode"] == "password" and metrics["database"]["version"].startswith("18")
         # The pool settings are per process; several processes report their sum.
         assert metrics["pool"]["size"] == 5 * processes and metrics["pool"]["max_overflow"] == 15 * processes

@@ -49,12 +49,18 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS of the app's processes, and CPU used by them and by this process in the steady state."""
+    """RSS of the app's processes (before people arrive, once all have visited every workspace, and
+    at its peak), and CPU used by them and by this process in the steady state."""
 
     def __init__(self, pid: int, results: Results):
         super().__init__(daemon=True)
         self.pid, self.results, self.running = pid, results, True
         self.peak_mb, self.steady_cpu = 0.0, None
+        self.before_mb = self.rss()
+        self.steady_mb = self.end_mb = None
+
+    def rss(self) -> float:
+        return sum(p.memory_info().rss for p in app_processes(self.pid)) / 2**20
 
     def cpu(self) -> tuple[float, float]:
         return cpu_seconds(app_processes(self.pid)), cpu_seconds([psutil.Process()])
@@ -62,12 +68,12 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while self.running:
             try:
-                rss = sum(p.memory_info().rss for p in app_processes(self.pid)) / 2**20
+                rss = self.rss()
                 self.peak_mb = max(self.peak_mb, rss)
             except psutil.Error:
                 pass
             if self.steady_cpu is None and self.results.steady_from is not None:
-                self.steady_cpu = self.cpu()
+                self.steady_cpu, self.steady_mb = self.cpu(), rss
             time.sleep(0.25)
 
 
@@ -99,7 +105,8 @@ def line(kind: str, values: list[float]) -> str:
     return f"  {kind}: n={len(values)} p50={p['p50']:.0f} ms p95={p['p95']:.0f} ms p99={p['p99']:.0f} ms"
 
 
-def report(args, results: Results, elapsed: float, cpu: tuple[float, float], peak_mb: float, processes: int) -> None:
+def report(args, results: Results, elapsed: float, cpu: tuple[float, float], sampler: Sampler, processes: int) -> None:
+    peak_mb = sampler.peak_mb
     steady = results.latencies(steady=True)
     every = [x for values in steady.values() for x in values]
     answers = [s.seconds for s in results.steps if s.kind == "ask assistant" and s.outcome == "ok"
@@ -107,6 +114,10 @@ def report(args, results: Results, elapsed: float, cpu: tuple[float, float], pea
     print(f"users={args.users} think={args.think[0]:g}-{args.think[1]:g} s ramp={args.ramp:g} s processes={processes} "
           f"panel_threads={args.threads or 'default'}: sessions held {results.held}/{args.users}; server RSS peak "
           f"{peak_mb:.0f} MB; errors {len(results.errors)}")
+    if sampler.steady_mb is not None:
+        print(f"memory per session that has visited every workspace: {(sampler.steady_mb - sampler.before_mb) / args.users:.1f} MB "
+              f"(RSS {sampler.before_mb:.0f} MB before people arrived, {sampler.steady_mb:.0f} MB once all had); "
+              f"at the end of the run {(sampler.end_mb - sampler.before_mb) / args.users:.1f} MB")
     print("arrival (sessions opening, first visits that build each workspace):")
     if results.opened:
         print(line("open a session", results.opened))
@@ -150,12 +161,12 @@ def main() -> None:
         asyncio.run(run_load(app.url, args.users, args.seconds, think=tuple(args.think), ramp=args.ramp,
                              results=results, after_warm_up=True))
         ended = time.perf_counter()
-        end_cpu = sampler.cpu()
+        end_cpu, sampler.end_mb = sampler.cpu(), sampler.rss()
         sampler.running = False
     start_cpu = sampler.steady_cpu or end_cpu
     elapsed = ended - (results.steady_from or ended)
     report(args, results, max(elapsed, 1e-9), (end_cpu[0] - start_cpu[0], end_cpu[1] - start_cpu[1]),
-           sampler.peak_mb, processes)
+           sampler, processes)
 
 
 if __name__ == "__main__":
