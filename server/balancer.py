@@ -94,6 +94,11 @@ class Request:
         return self.header("Bokeh-Session-Id")
 
 
+def worker_index(session_id: str, workers: int) -> int:
+    """Which of `workers` worker processes owns a session, from its id alone."""
+    return int.from_bytes(hashlib.sha256(session_id.encode()).digest()[:8], "big") % workers
+
+
 class Balancer:
     def __init__(self, workers: list[Worker]):
         self.workers = workers
@@ -110,8 +115,7 @@ class Balancer:
 
     def owner(self, session_id: str) -> Worker:
         """The worker a session lives on: the same for the page request and every websocket."""
-        digest = hashlib.sha256(session_id.encode()).digest()
-        return self.workers[int.from_bytes(digest[:8], "big") % len(self.workers)]
+        return self.workers[worker_index(session_id, len(self.workers))]
 
     def new_session_id(self) -> str:
         """A fresh session id owned by a live worker (ids are random, so a few tries suffice)."""

@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import psycopg
 import pytest
@@ -105,41 +105,52 @@ def test_tokens_rotating_every_10_seconds_fail_no_action(pg, demo_template, tmp_
             app.stop()
 
 
-def test_postgres_restarting_mid_run_shows_a_message_loses_no_edit_and_heals(tmp_path):
-    """The embedded default with two processes: PostgreSQL stops for a few seconds while people work."""
+@pytest.mark.parametrize("instances", [1, 2])
+def test_postgres_restarting_mid_run_shows_a_message_loses_no_edit_and_heals(tmp_path, instances):
+    """The embedded default with two processes (and then two such instances on the one server, as
+    behind a load balancer): PostgreSQL stops for a few seconds while people work."""
     data_dir = tmp_path / "pgdata"
-    with FakeWorkspace(query_dsn=None) as ws:
-        env = isolated_env(tmp_path, EMBEDDED_DATA_DIR=data_dir, APP_PROCESSES=2, ORDER_EDITORS="*",
-                           GENIE_SPACE_ID=SPACE_ID, GENIE_QUESTIONS_PER_MINUTE=600, **ws.env())
-        with ServedApp(env, tmp_path / "app.log") as app:
-            app.wait_until_ready(timeout=300)
-            server = EmbeddedPostgres(data_dir)
-            server.port = server.running_port()
-            ws.query_dsn = server.admin_dsn("databricks_postgres")
-            with load_in_background(app.url, users=6, seconds=75) as results:
-                time.sleep(18)
-                server.started_here = True            # this test, not the app, stops and starts it now
-                down = time.perf_counter()
-                server.stop()
-                # Down for at least 5 s, and until people have tried to save something meanwhile
-                # (other steps may be served from caches): slow machines take fewer steps.
-                while time.perf_counter() - down < 5 or (
-                        len(steps_of(results, {"edit a cell"}, since=down)) == 0 and time.perf_counter() - down < 30):
-                    time.sleep(0.5)
-                server.restart_on_same_port()
-                up = time.perf_counter()
-                server.started_here = False
+    with FakeWorkspace(query_dsn=None) as ws, ExitStack() as running:
+        apps = []
+        for n in range(instances):          # the first starts the embedded server, the second uses it
+            env = isolated_env(tmp_path / f"i{n}", EMBEDDED_DATA_DIR=data_dir, APP_PROCESSES=2, ORDER_EDITORS="*",
+                               GENIE_SPACE_ID=SPACE_ID, GENIE_QUESTIONS_PER_MINUTE=600, **ws.env())
+            (tmp_path / f"i{n}").mkdir()
+            apps.append(running.enter_context(ServedApp(env, tmp_path / f"app{n}.log")))
+            apps[-1].wait_until_ready(timeout=300)
+        server = EmbeddedPostgres(data_dir)
+        server.port = server.running_port()
+        ws.query_dsn = server.admin_dsn("databricks_postgres")
+        with ExitStack() as people:
+            runs = [people.enter_context(load_in_background(app.url, users=6 // instances, seconds=75))
+                    for app in apps]
+            time.sleep(18)
+            server.started_here = True            # this test, not the app, stops and starts it now
+            down = time.perf_counter()
+            server.stop()
+            # Down for at least 5 s, and until people have tried to save something meanwhile
+            # (other steps may be served from caches): slow machines take fewer steps.
+            while time.perf_counter() - down < 5 or (sum(
+                    len(steps_of(r, {"edit a cell"}, since=down)) for r in runs) == 0 and time.perf_counter() - down < 30):
+                time.sleep(0.5)
+            server.restart_on_same_port()
+            up = time.perf_counter()
+            server.started_here = False
+        told = set()
+        for results in runs:
             during = steps_of(results, EVERYTHING, since=down, until=up + 3)
             after = steps_of(results, EVERYTHING, since=up + 3)
             # A question asked just before may meet the outage: Genie's warehouse is the same database.
             before = steps_of(results, EVERYTHING - {"ask assistant"}, until=down - 1)
             assert outcomes(before) == {"ok"}, before
-            assert "refused" in outcomes(during), f"people were told the database is away: {during}"
+            told |= outcomes(during)
             assert outcomes(during) <= {"ok", "refused"}, f"every step showed its result or a message: {during}"
             late = [trail(results, s, up) for s in results.steps if s.started >= up + 3 and s.outcome != "ok"]
-            assert outcomes(after) == {"ok"} and after["ok"] > 20, \
+            assert outcomes(after) == {"ok"} and after["ok"] > 20 // instances, \
                 f"the app recovered without a restart: {late}"
             check_edits(server.admin_dsn("databricks_postgres"), results)
+        assert "refused" in told, "people were told the database is away"
+        for app in reversed(apps):             # the instance that started the server stops it, last
             assert app.process.poll() is None
             app.stop()
 
@@ -193,3 +204,27 @@ def test_sigterm_under_load_stops_everything_within_15_seconds(tmp_path):
         assert results.held == 8
         assert EmbeddedPostgres(data_dir).running_port() is None
         assert "stopped shutdown_s=" in app.logs()
+
+
+def test_sigterm_to_one_of_two_instances_leaves_the_other_serving(tmp_path):
+    """A rolling deploy: instance B is stopped under load; it exits within 15 s, and the people on
+    instance A never notice (every step shows its result) nor does the database stop."""
+    data_dir = tmp_path / "pgdata"
+    with ExitStack() as running:
+        apps = []
+        for n in range(2):
+            (tmp_path / f"i{n}").mkdir()
+            env = isolated_env(tmp_path / f"i{n}", EMBEDDED_DATA_DIR=data_dir, APP_PROCESSES=2, ORDER_EDITORS="*")
+            apps.append(running.enter_context(ServedApp(env, tmp_path / f"app{n}.log")))
+            apps[-1].wait_until_ready(timeout=300)
+        a, b = apps
+        with load_in_background(a.url, users=4, seconds=40) as on_a, load_in_background(b.url, users=4, seconds=40):
+            while on_a.held + len(on_a.errors) < 4:
+                time.sleep(0.5)
+            time.sleep(4)
+            took = b.stop()
+        assert b.process.returncode == 0 and took < 15, took
+        assert on_a.held == 4 and outcomes(steps_of(on_a, EVERYTHING - {"ask assistant"})) == {"ok"}   # no Genie here
+        assert EmbeddedPostgres(data_dir).running_port() is not None, "B did not stop the server A uses"
+        assert a.process.poll() is None
+        a.stop()

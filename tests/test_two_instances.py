@@ -11,14 +11,16 @@ from contextlib import ExitStack
 
 import psycopg
 import pytest
+from bokeh.util.token import generate_session_id
 
 from dashboard import format as fmt
+from server.balancer import worker_index
 from tests.fake_workspace import FakeWorkspace, SPACE_ID
 from tests.users import ANSWERED, Results, User
 from tests.wire import Session
 
 from .conftest import APP_ROLE, APP_ROLE_PASSWORD
-from .helpers import ServedApp, isolated_env
+from .helpers import ServedApp, isolated_env, run_async
 
 DATABASE = "two_instances"
 BUDGET = 2                          # Genie questions a minute, for the whole app
@@ -56,6 +58,14 @@ def person(session: Session, name: str) -> User:
 NEWEST = "(SELECT order_id FROM retail360.orders ORDER BY created_at DESC, order_id DESC LIMIT 1)"   # the grid's first row
 
 
+def session_id_on(process: int, of: int) -> str:
+    """A session id the balancer gives to worker `process` of `of`."""
+    while True:
+        session_id = generate_session_id()
+        if worker_index(session_id, of) == process:
+            return session_id
+
+
 def query(dsn: str, sql: str):
     with psycopg.connect(dsn) as conn:
         return conn.execute(sql).fetchone()[0]
@@ -90,7 +100,7 @@ def test_an_edit_in_one_instance_is_a_conflict_for_a_stale_edit_in_the_other_and
         assert time.perf_counter() - saved_at < 2.0, "Ben's Today view showed Ana's change within 2 s"
         for someone in (ana, ben):
             await someone.session.close()
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_questions_from_both_instances_stay_within_the_one_genie_budget(instances):
@@ -114,7 +124,7 @@ def test_questions_from_both_instances_stay_within_the_one_genie_budget(instance
             await someone.session.close()
         return answered, waiting
 
-    answered, waiting = asyncio.run(scenario())
+    answered, waiting = run_async(scenario)
     sent = len(workspace.calls_to(f"/api/2.0/genie/spaces/{SPACE_ID}/start-conversation", "POST")) - sent_before
     assert sent == BUDGET, f"{sent} questions reached Genie within the minute; the app's budget is {BUDGET}"
     assert len(answered) == BUDGET and len(waiting) == 4 - BUDGET, "the others were told they wait for Genie"
@@ -129,27 +139,28 @@ def test_refresh_in_one_instance_makes_the_other_read_fresh_data(instances):
                            f"WHERE quadrant = '{quadrant}'")
         return f"{fmt.money(total)[:-3]} revenue"
 
-    async def opened(url: str) -> Session:
-        session = await Session.open(url)
+    async def opened(url: str, process: int) -> Session:
+        """A session on B's process number `process` (the balancer places a session by its id)."""
+        session = await Session.open(f"{url}/?bokeh-session-id={session_id_on(process, of=2)}")
         await session.quiet(0.5, deadline=time.perf_counter() + 10)
         return session
 
     async def scenario():
         before = revenue_text()
-        readers = [await opened(b_app.url) for _ in range(2)]        # one session on each of B's processes
+        readers = [await opened(b_app.url, n) for n in range(2)]        # one session on each of B's processes
         assert all(s.showing(before) for s in readers)
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute("UPDATE marketplace.city_investment SET estimated_revenue = estimated_revenue + 1000000 "
                           f"WHERE city = (SELECT city FROM marketplace.city_investment WHERE quadrant = '{quadrant}' "
                           "ORDER BY estimated_revenue DESC LIMIT 1)")
         after = revenue_text()
-        cached = [await opened(b_app.url) for _ in range(2)]
+        cached = [await opened(b_app.url, n) for n in range(2)]
         assert all(s.showing(before) and not s.showing(after) for s in cached), "B serves its cached reads"
         ana = await Session.open(a_app.url)
         await ana.act(ana.click(ana.find("Button", label="Refresh data")), shows=after)
         await asyncio.sleep(2.0)
-        fresh = [await opened(b_app.url) for _ in range(2)]
+        fresh = [await opened(b_app.url, n) for n in range(2)]
         assert all(s.showing(after) for s in fresh), "after Refresh in A, every process of B reads afresh"
         for session in [*readers, *cached, ana, *fresh]:
             await session.close()
-    asyncio.run(scenario())
+    run_async(scenario)
