@@ -259,7 +259,8 @@ async def run_load(url: str, users: int, seconds: float, *, think: tuple[float, 
                    after_warm_up: bool = False, warm_up_limit: float = 600) -> Results:
     """`users` people arriving over `ramp` seconds. They walk for `seconds` from the start or, with
     `after_warm_up`, for `seconds` after every person has finished a first round (the steady state;
-    `results.steady_from` marks its start)."""
+    `results.steady_from` marks its start). Person i is user{seed + i}: loads run side by side need
+    seeds far enough apart, or two "people" would be one person typing the same notes twice."""
     from tornado.httpclient import AsyncHTTPClient
     AsyncHTTPClient.configure(None, max_clients=max(users * 2, 10))   # every person's page at once
     results = results or Results()
@@ -268,7 +269,7 @@ async def run_load(url: str, users: int, seconds: float, *, think: tuple[float, 
         results.until = started + seconds
     tasks = []
     for i in range(users):
-        tasks.append(asyncio.ensure_future(walk(url, results, seed + i, think, f"user{i}@example.com")))
+        tasks.append(asyncio.ensure_future(walk(url, results, seed + i, think, f"user{seed + i}@example.com")))
         await asyncio.sleep(ramp / max(users, 1))
     if after_warm_up:
         failed = lambda: sum(e.startswith("open:") for e in results.errors)  # noqa: E731
