@@ -201,7 +201,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
                       verbose=False, title=TITLE, extra_patterns=routes(monitor, orders, context.marketplace))
     holder["server"] = server
-    background.append(Periodic(lambda: processes.beat(monitor.snapshot(sessions=context.session_count())),
+    background.append(Periodic(lambda: processes.beat(monitor.own_figures(sessions=context.session_count())),
                                every=BEAT_EVERY, first_after=1.0, name="heartbeat").start())
     embed = context.dashboard_links[0] if context.dashboard_links else None
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))

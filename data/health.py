@@ -97,17 +97,23 @@ class Monitor:
     def snapshot(self, *, sessions: int | None = None) -> dict:
         backend = self.backend
         probe = self.recent_probe()
-        process = psutil.Process(os.getpid())
         return {
             "database": {"mode": backend.settings.mode, "mode_label": backend.settings.mode_label,
                          "state": "up" if probe.ok else "down", "version": self._version,
                          "database": backend.settings.pg_database, "probe": probe.as_dict()},
-            "pool": backend.db.pool_status(),
             "replica": backend.reads.status().as_dict(),
             "token": backend.credentials.status(),
             "queries": self.metrics.queries(),
-            "cache": self.metrics.cache(),
             "errors": self.metrics.errors(),
+            **self.own_figures(sessions=sessions),
+        }
+
+    def own_figures(self, *, sessions: int | None = None) -> dict:
+        """This process's pool, cache and process figures: what needs no query (the heartbeat's)."""
+        process = psutil.Process(os.getpid())
+        return {
+            "pool": self.backend.db.pool_status(),
+            "cache": self.metrics.cache(),
             "process": {"pid": os.getpid(), "uptime_s": round(time.time() - self.metrics.started_at, 1),
                         "rss_mb": round(process.memory_info().rss / 2**20, 1), "threads": process.num_threads(),
                         "sessions": sessions},

@@ -325,18 +325,18 @@ def _seek_condition(terms: list[tuple[str, bool]], relation: str, backward: bool
     in the direction of reading. When every column is read in one direction this is a row
     comparison, which a (column, key) index answers as one range; a leading bound on the first
     column lets an index serve it across a join, too."""
-    def beyond(sql: str, descending: bool) -> str:
+    def beyond(descending: bool) -> str:
         return "<" if descending != backward else ">"
 
     first_sql, first_descending = terms[0]
-    leading = f"{first_sql} {beyond(*terms[0])}= :seek0"
+    leading = f"{first_sql} {beyond(first_descending)}= :seek0"
     if len({descending for _, descending in terms}) == 1:
         columns = ", ".join(sql for sql, _ in terms)
         values = ", ".join(f":seek{i}" for i in range(len(terms)))
         inclusive = "=" if relation == "from" else ""
-        return f"{leading} AND ({columns}) {beyond(*terms[0])}{inclusive} ({values})"
+        return f"{leading} AND ({columns}) {beyond(first_descending)}{inclusive} ({values})"
     alternatives = [" AND ".join([f"{terms[j][0]} = :seek{j}" for j in range(i)] +
-                                 [f"{terms[i][0]} {beyond(*terms[i])} :seek{i}"]) for i in range(len(terms))]
+                                 [f"{sql} {beyond(descending)} :seek{i}"]) for i, (sql, descending) in enumerate(terms)]
     if relation == "from":
         alternatives.append(" AND ".join(f"{sql} = :seek{j}" for j, (sql, _) in enumerate(terms)))
     return f"{leading} AND ({' OR '.join(f'({a})' for a in alternatives)})"

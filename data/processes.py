@@ -49,7 +49,7 @@ class Processes:
         self.db, self.t, self.name = db, tables, name or this_process()
 
     def beat(self, snapshot: dict) -> None:
-        """Record this process's figures (a Monitor snapshot); a database away skips a beat."""
+        """Record this process's figures (`Monitor.own_figures`); a database away skips a beat."""
         figures = {"uptime_s": snapshot["process"]["uptime_s"], "sessions": snapshot["process"].get("sessions") or 0,
                    "rss_mb": snapshot["process"]["rss_mb"], "pool_in_use": snapshot["pool"]["checked_out"],
                    "pool_size": snapshot["pool"]["size"], "cache_hits": snapshot["cache"]["hits"],
