@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 import weakref
 from dataclasses import replace
 from typing import Callable
@@ -124,6 +125,14 @@ def after_first_view(content: pn.viewable.Viewable, *, placeholder: str, height:
     return holder
 
 
+def later(seconds: float, callback: Callable[[], None]) -> None:
+    """Run `callback` in `seconds` on this session's event loop, under its document's lock; outside
+    a served session (a view test) not at all."""
+    document = pn.state.curdoc
+    if document is not None and document.session_context is not None:
+        document.add_timeout_callback(callback, int(seconds * 1000))
+
+
 _AFTER_FIRST_VIEW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # document -> swaps to make
 
 
@@ -241,6 +250,7 @@ class SqlTable(pn.viewable.Viewer):
         self._fetch = fetch
         self._on_edit = on_edit
         self._shown: list[dict] = []                 # the rows as last sent: what an edit changes from
+        self._replaced: dict[tuple, tuple] = {}      # (key, column) -> (value before, when) of live updates
         self.key = key
         tabulator.setdefault("layout", "fit_data_stretch")
         self.table = pn.widgets.Tabulator(
@@ -279,10 +289,10 @@ class SqlTable(pn.viewable.Viewer):
 
     def _edited(self, event) -> None:
         # What this table last showed, not Tabulator's `event.old`, which can come from an earlier page.
-        old = self._shown[event.row][event.column]
+        old = self._seen(event.row, event.column)
         value = upstream_fixes.typed_cell_value(lambda: _plain(self.table.value[event.column].iloc[event.row]),
                                                 old, _same)
-        before = dict(self._shown[event.row])
+        before = {**self._shown[event.row], event.column: old}      # what the save is checked against
         if _same(value, old):
             if threading.current_thread() is not threading.main_thread():    # waited, and it never came
                 log.warning("edit not received table=%s column=%s", self.key, event.column)
@@ -299,6 +309,59 @@ class SqlTable(pn.viewable.Viewer):
         changes = {c: [(frame.index[position], v)] for c, v in values.items() if c in frame.columns}
         self._shown[position].update({c: _plain(v) for c, v in values.items() if c in frame.columns})
         self.table.patch(changes)
+
+    LIVE_GRACE = 10.0      # seconds after a live update in which an edit of that cell started before it
+
+    def _seen(self, position: int, column: str):
+        """What the person saw in the cell: the value before a live update of the last few seconds
+        (they may have been typing over it), else the value shown. Their save is then checked
+        against that, and a colleague's new value is a conflict, never overwritten."""
+        before = self._replaced.get((self._shown[position].get(self.key), column))
+        if before is not None and time.monotonic() - before[1] < self.LIVE_GRACE:
+            return before[0]
+        return self._shown[position][column]
+
+    def update_rows(self, rows: list[dict]) -> list[tuple[dict, list[str]]]:
+        """Show rows as they now are (others changed them), in one patch: each row on the page whose
+        shown cells differ is updated there. Returns (row, changed columns) of each."""
+        frame, positions = self.table.value, {r.get(self.key): i for i, r in enumerate(self._shown)}
+        patch: dict[str, list] = {}
+        changed = []
+        for row in rows:
+            position = positions.get(_plain(row.get(self.key)))
+            if position is None:
+                continue
+            shown = self._shown[position]
+            columns = [c for c in frame.columns if c in row and not _same(_plain(row[c]), shown.get(c))]
+            for column in columns:
+                self._replaced[(shown[self.key], column)] = (shown.get(column), time.monotonic())
+                shown[column] = _plain(row[column])
+                patch.setdefault(column, []).append((frame.index[position], row[column]))
+            if columns:
+                changed.append((row, columns))
+        if patch:
+            self.table.patch(patch)
+        return changed
+
+    def highlight(self, cells: list[tuple[object, str]], style: str = "background-color: #fff3c4") -> None:
+        """Mark these (key, column) cells of the page, or none; Panel has no public call that
+        re-sends a table's cell styles without its data."""
+        keys = [r.get(self.key) for r in self._shown]
+        marked = {(keys.index(k), c) for k, c in cells if k in keys}
+
+        def styles(frame: pd.DataFrame) -> pd.DataFrame:
+            return pd.DataFrame([[style if (i, c) in marked else "" for c in frame.columns]
+                                 for i in range(len(frame))], index=frame.index, columns=frame.columns)
+        if self.table.style is None:
+            return
+        self.table.style.clear()
+        if marked:
+            self.table.style.apply(styles, axis=None)
+        self.table._update_style()
+
+    def keys(self) -> set:
+        """The keys of the rows on the page."""
+        return {r.get(self.key) for r in self._shown}
 
     def position_of(self, key) -> int | None:
         matches = [i for i, k in enumerate(self.table.value.get(self.key, [])) if _plain(k) == key]
@@ -326,6 +389,9 @@ class SqlTable(pn.viewable.Viewer):
             self.table.selection = []
             self.table.value = page.rows.copy()   # Tabulator edits its value in place: never share
             self._shown = [{k: _plain(v) for k, v in row.items()} for row in page.rows.to_dict("records")]
+            self._replaced.clear()
+            if self.table.style is not None:
+                self.table.style.clear()          # highlights belong to the page they were made on
             self.pages.param.update(count=page.pages, value=page.page - 1)
             self.caption.object = (f"Rows {page.first_row:,}–{page.last_row:,} of {page.total:,}" if page.total
                                    else "No rows match")

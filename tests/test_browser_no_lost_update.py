@@ -103,3 +103,40 @@ def test_save_clicked_the_instant_after_typing_saves_what_was_typed(served, page
         assert said.count() == 1, f"attempt {attempt}: not saved as typed"
         assert stored == typed, f"attempt {attempt}: the page said saved, the database has {stored!r}"
     assert page.console_errors == [], "no browser error on save (the History tab is filled only when shown)"
+
+
+@pytest.fixture
+def two_people(browser):
+    """Ana and Bo, each in a browser of their own, signed in as themselves."""
+    from .conftest import ConsoleErrors
+    pages = []
+    for who in ("ana", "bo"):
+        context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                      extra_http_headers={"X-Forwarded-Email": f"{who}@example.com"})
+        page = context.new_page()
+        page.console_errors = ConsoleErrors()
+        page.on("console", page.console_errors.record)
+        pages.append(page)
+    yield pages
+    for page in pages:
+        page.context.close()
+
+
+def test_a_change_shows_in_a_colleague_s_open_grid_marked_and_signed(served, two_people, sql):
+    """Ana saves a note; Bo, with the same order on screen, sees it in his row within 2 s, the cell
+    marked, and a line saying Ana changed the notes. Ana's own grid marks nothing."""
+    import time
+    ana, bo = two_people
+    order_id = pick(sql, "pending", 7)
+    ana_row, bo_row = open_order_in_grid(ana, served, order_id), open_order_in_grid(bo, served, order_id)
+    edit(ana_row, "notes", "Ana: call before delivery")
+    ana.get_by_text(f"Order {order_id}: notes saved.").wait_for()
+    saved = time.monotonic()
+    bo_cell = bo_row.locator('.tabulator-cell[tabulator-field="notes"]')
+    bo_cell.get_by_text("Ana: call before delivery").wait_for(timeout=2000)
+    assert time.monotonic() - saved < 2.0
+    bo.get_by_text(f"#{order_id}: notes changed by ana@example.com at").wait_for(timeout=2000)
+    assert "255, 243, 196" in bo_cell.evaluate("cell => getComputedStyle(cell).backgroundColor")
+    bo.screenshot(path="tests/artifacts/live-row-update.png")
+    assert ana.get_by_text("changed by ana@example.com").count() == 0
+    assert ana.console_errors == [] and bo.console_errors == []

@@ -121,7 +121,7 @@ def test_plain_sql_changes_bump_the_version_and_are_audited(pg, db, tables, data
         version = outside.execute(f"SELECT version FROM {tables.orders} WHERE order_id = 42").fetchone()[0]
         outside.execute(f"UPDATE {tables.orders} SET notes = 'called the customer' WHERE order_id = 42")
         notices = list(outside.notifies(timeout=2, stop_after=1))
-    assert notices and notices[0].payload == "orders"
+    assert notices and notices[0].payload == "orders:update:42"
     row = db.rows("order", f"SELECT version, modified_by FROM {tables.orders} WHERE order_id = 42")[0]
     assert row["version"] == version + 1 and row["modified_by"] == "postgres (outside the app)"
     audit = db.rows("audit", f"SELECT field, old_value, new_value FROM {tables.audit_log} WHERE order_id = 42")

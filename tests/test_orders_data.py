@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from data.changes import ChangeFeed
+from data.changes import ANYTHING, KEPT_BURSTS, ChangeFeed, Changes
 from data.errors import Category, PermissionDenied, ValidationError
 from data.order_rules import STATUSES, TRANSITIONS, clean_customer_field, clean_order_field
 from data.order_rules import Edit
@@ -522,6 +522,51 @@ def test_change_feed_hears_plain_sql_within_two_seconds(pg, db, tables, database
     assert heard.wait(2.0), "no notification within 2 s"
     assert time.monotonic() - started < 2.0
     feed.stop()
+
+
+def test_the_feed_names_the_orders_each_statement_changed(pg, db, tables, database_name):
+    """Updates and inserts by plain SQL name their orders; a statement of more than a thousand, or a
+    customer renamed (their name is on every row of theirs), says any order may have changed; what
+    the feed no longer keeps is "anything" too."""
+    feed = ChangeFeed(db, settle=0.05).start()
+    deadline = time.monotonic() + 10
+    while not feed.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    def after(sql: str) -> Changes:
+        version = feed.version
+        with psycopg.connect(pg.admin_dsn(database_name), autocommit=True) as outside:
+            outside.execute(sql)
+        deadline = time.monotonic() + 2
+        while feed.version == version and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return feed.changes_since(version)
+    assert after(f"UPDATE {tables.orders} SET notes = 'x' WHERE order_id IN (5, 7)") == Changes(updated=frozenset({5, 7}))
+    assert after(f"UPDATE {tables.orders} SET notes = 'y' WHERE order_id <= 1001").updated is None
+    customer = db.scalar("c", f"SELECT customer_id FROM {tables.customers} LIMIT 1")
+    added = after(f"INSERT INTO {tables.orders} (customer_id) VALUES ('{customer}')")
+    assert added.updated == frozenset() and len(added.inserted) == 1
+    assert after(f"UPDATE {tables.customers} SET name = name || ' ' WHERE customer_id = '{customer}'") == ANYTHING
+    feed.stop()
+
+
+@pytest.mark.parametrize("payloads, expected", [
+    (["orders:update:3,4", "orders:update:4,9"], Changes(updated=frozenset({3, 4, 9}))),
+    (["orders:insert:12", "order_items"], Changes(inserted=frozenset({12}))),
+    (["orders:update:*", "orders:update:1"], Changes(updated=None)),
+    (["customers"], ANYTHING),
+    (["orders"], ANYTHING),                           # an older schema's message names nothing
+])
+def test_change_messages_read_as_the_orders_they_name(payloads, expected):
+    assert Changes.parse(payloads) == expected
+
+
+def test_changes_older_than_the_feed_keeps_are_anything(db):
+    feed = ChangeFeed(db)
+    for order_id in range(KEPT_BURSTS + 5):
+        feed.announce(Changes(updated=frozenset({order_id})))
+    assert feed.changes_since(feed.version - 2) == Changes(updated=frozenset({KEPT_BURSTS + 3, KEPT_BURSTS + 4}))
+    assert feed.changes_since(2) == ANYTHING
 
 
 def test_form_consolidates_a_product_found_on_two_lines(db, tables, orders):

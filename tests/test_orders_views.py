@@ -38,20 +38,94 @@ def test_an_editor_edits_a_cell_and_the_row_shows_the_new_version(make_state):
     assert grid.notice.endswith("notes saved.") and grid.error == ""
 
 
-def test_my_own_edit_is_not_news_of_someone_else_s(db, tables):
-    """The writer announces a change at once, which can reach the session before the write returns:
-    that is the session's own edit, not "orders changed since this page was read"."""
-    feed = ChangeFeed(db)                  # not listening: only the writer's own announcement
+@pytest.fixture
+def live_grid(db, tables):
+    """An editor's grid following the real change feed (LISTENing on its own connection)."""
+    feed = ChangeFeed(db).start()
+    deadline = time.monotonic() + 10
+    while not feed.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
     state = OrdersState(AppState(user="ops@example.com"),
                         Orders(db, tables, EditorPolicy(("ops@example.com",)), feed=feed), feed)
-    grid = OrdersGrid(state=state)
+    yield OrdersGrid(state=state)
+    state.stop_following()
+    feed.stop()
+
+
+def as_colleague(db, tables, sql: str, **params) -> None:
+    """A change committed by someone else (plain SQL, as ana@example.com)."""
+    with db.transaction("colleague") as conn:
+        conn.execute(text("SELECT set_config('app.user', 'ana@example.com', true)"))
+        conn.execute(text(sql.format(orders=tables.orders)), params)
+
+
+def eventually(check, seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
+
+
+def marked_rows(grid: OrdersGrid) -> set[int]:
+    return {int(r) for r, cells in (grid.table.table._get_style_data().get("data") or {}).items() if cells}
+
+
+def test_a_colleague_s_change_shows_in_my_open_page_within_two_seconds(live_grid, db, tables):
+    """Ana changes an order on my page with plain SQL: the row shows it within 2 s, the changed cell
+    is marked and a line says who changed what and when; my other rows are untouched."""
+    grid = live_grid
+    order_id = int(first_row(grid)["order_id"])
+    others = grid.table.table.value.iloc[1:].copy()
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'Ana rang the customer' WHERE order_id = :id", id=order_id)
+    assert eventually(lambda: first_row(grid)["notes"] == "Ana rang the customer")
+    assert first_row(grid)["modified_by"] == "ana@example.com"
+    assert grid.live.startswith(f"#{order_id}: notes") and "changed by ana@example.com at " in grid.live
+    assert marked_rows(grid) == {0}
+    pd.testing.assert_frame_equal(grid.table.table.value.iloc[1:], others)
+    assert grid.new_orders == 0 and not grid.changed_elsewhere
+
+
+def test_my_stale_edit_of_a_cell_that_just_changed_is_a_conflict_not_an_overwrite(live_grid, db, tables):
+    """I was typing in a cell when Ana's change to it arrived: my save is checked against what I
+    saw before it, so hers is kept and I am told, with the choice to re-apply mine."""
+    grid = live_grid
+    frame = grid.table.table.value
+    order_id = int(frame["order_id"].iloc[0])
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'Ana: fragile' WHERE order_id = :id", id=order_id)
+    assert eventually(lambda: first_row(grid)["notes"] == "Ana: fragile")
+    frame.at[frame.index[0], "notes"] = "mine: leave at the door"         # what the browser sends
+    grid.table._edited(SimpleNamespace(column="notes", row=0, value="mine: leave at the door", old=None))
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "Ana: fragile"
+    assert grid.conflict_box.visible and "ana@example.com" in grid.conflict.object
+    grid._reapply()                                                        # having seen hers, I choose mine
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id",
+                     {"id": order_id}) == "mine: leave at the door"
+
+
+def test_my_own_edit_is_not_news(live_grid, db, tables):
+    """My save reaches my grid through the feed too: nothing is marked and no line speaks of it."""
+    grid = live_grid
     grid._edit(first_row(grid), "notes", "my own change")
-    assert state.version == feed.version == 1 and not grid.changed_elsewhere
-    feed.announce()                        # then someone else's change
-    assert grid.changed_elsewhere is False, "still the echo window of my own write"
-    state._own_write -= OrdersState.OWN_ECHO_SECONDS
-    feed.announce()
-    assert grid.changed_elsewhere
+    assert eventually(lambda: grid.state.feed_version() >= 2)      # my process's news of it, then the database's
+    time.sleep(0.3)
+    assert grid.live == "" and marked_rows(grid) == set()
+
+
+def test_new_orders_matching_my_filters_are_announced_not_pushed_in(live_grid, db, tables):
+    """Two new orders, one of them of a status my filter hides: the grid says "1 new order" and
+    keeps its rows until I ask to see it."""
+    grid = live_grid
+    grid.table._on_filter(SimpleNamespace(new=[{"field": "status", "value": ["pending"]}]))
+    shown = list(grid.table.table.value["order_id"])
+    customer = db.scalar("c", f"SELECT customer_id FROM {tables.customers} LIMIT 1")
+    as_colleague(db, tables, "INSERT INTO {orders} (customer_id, status, shipping_address) "
+                             "VALUES (:c, 'pending', 'Dock 1'), (:c, 'confirmed', 'Dock 2')", c=customer)
+    assert eventually(lambda: grid.new_orders == 1)
+    assert list(grid.table.table.value["order_id"]) == shown
+    grid.reload()
+    assert grid.new_orders == 0 and grid.table.table.value["order_id"].iloc[0] > max(shown)
 
 
 def test_the_pager_reaches_next_last_and_previous_pages_by_seeking(make_state, db, tables):

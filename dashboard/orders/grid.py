@@ -1,6 +1,8 @@
 """The orders grid: one SQL page at a time, inline edits, conflicts, bulk status changes."""
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import panel as pn
 import panel_material_ui as pmui
@@ -13,7 +15,7 @@ from data.orders import BulkRefused, OrderConflict
 
 from .. import format as fmt
 from ..markup import HTML, alert, html, join
-from ..widgets import CARD_CSS, SqlTable, outcome_alerts, refusals_html
+from ..widgets import CARD_CSS, SqlTable, later, outcome_alerts, refusals_html
 from .state import OrdersState
 
 TITLES = {"order_id": "Order", "customer": "Customer", "email": "E-mail", "status": "Status", "total": "Total",
@@ -49,13 +51,20 @@ OPEN_LINK_CSS = """
 .tabulator-cell[tabulator-field="order_id"] { color: #1976d2; text-decoration: underline; cursor: pointer; }
 """
 WHEN = DateFormatter(format="%Y-%m-%d %H:%M")
+BOOKKEEPING = ("modified_at", "modified_by", "version")     # change with every write: not what was changed
+
+log = logging.getLogger(__name__)
 
 
 class OrdersGrid(pn.viewable.Viewer):
     state = param.ClassSelector(class_=OrdersState)
     error = param.String(default="", doc="Why the last action was refused, shown above the grid.")
     notice = param.String(default="", doc="The result of the last action.")
-    changed_elsewhere = param.Boolean(default=False, doc="Orders changed since this page was read.")
+    changed_elsewhere = param.Boolean(default=False, doc="Orders were added that the grid cannot count.")
+    live = param.String(default="", doc="Who changed which orders on this page just now.")
+    new_orders = param.Integer(default=0, doc="New orders matching the grid's filters since it was read.")
+
+    HIGHLIGHT_SECONDS = 6
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -94,6 +103,8 @@ class OrdersGrid(pn.viewable.Viewer):
         s.param.watch(lambda e: self.reload(), "search")
         s.param.watch(self._on_version, "version")
         s.param.watch(lambda e: self.table.refresh(), "saved")
+        self._version_seen = s.feed_version()
+        self._marks: list = []
         self.table.refresh()
 
     # -- actions --------------------------------------------------------------------------
@@ -104,12 +115,51 @@ class OrdersGrid(pn.viewable.Viewer):
             self.table.refresh()
 
     def reload(self, _=None) -> None:
-        self.changed_elsewhere = False
+        self.param.update(changed_elsewhere=False, new_orders=0, live="")
         self.table.reset()
 
-    def _on_version(self, _event) -> None:
-        if self.state.changed_by_others():
+    def _on_version(self, event) -> None:
+        changes = self.state.changes_since(self._version_seen)
+        self._version_seen = event.new
+        if self.table.page is None:
+            return
+        try:
+            self._show_changed_rows(changes.updated)
+            self._count_new_orders(changes.inserted)
+        except AppError as exc:      # the page stays as it was; the next change tries again
+            log.info("live update of the orders grid skipped: %s", exc.message)
+
+    def _show_changed_rows(self, updated) -> None:
+        """Rows on the page that others changed show their new values, the cells marked for a few
+        seconds and a line saying who changed what. This session's own saves are not news."""
+        s = self.state
+        on_page = self.table.keys() if updated is None else self.table.keys() & updated
+        if not on_page:
+            return
+        rows = self.state.local_times(pd.DataFrame(s.orders.grid_rows(on_page))).to_dict("records")
+        by_others = [(row, [c for c in columns if c not in BOOKKEEPING]) for row, columns in self.table.update_rows(rows)
+                     if row.get("modified_by") != s.user]
+        by_others = [(row, columns) for row, columns in by_others if columns]
+        if not by_others:
+            return
+        marks = [(row["order_id"], c) for row, columns in by_others for c in columns]
+        self.table.highlight(marks)
+        self._marks = marks
+        said = [f"#{row['order_id']}: {', '.join(TITLES.get(c, c).lower() for c in columns)} changed by "
+                f"{row.get('modified_by') or 'someone'} at {_clock(row.get('modified_at'))}" for row, columns in by_others]
+        self.live = "; ".join(said[:5]) + (f"; and {len(said) - 5} more" if len(said) > 5 else "")
+        later(self.HIGHLIGHT_SECONDS, lambda: self._unmark(marks))
+
+    def _unmark(self, marks: list) -> None:
+        if self._marks is marks:              # not marks made since
+            self.table.highlight([])
+
+    def _count_new_orders(self, inserted) -> None:
+        if inserted is None:
             self.changed_elsewhere = True
+        elif inserted:
+            s = self.state
+            self.new_orders += s.orders.count_matching(self.table.query, s.search, inserted)
 
     def _update_export(self) -> None:
         self.export.href = self.state.export_link()
@@ -189,8 +239,14 @@ class OrdersGrid(pn.viewable.Viewer):
                                            width=340)
         reload = pmui.Button(label="Reload", icon="refresh", variant="text")
         reload.on_click(self.reload)
-        stale = alert("Orders changed since this page was read (someone saved, or a job ran).",
+        stale = alert("Orders were added since this page was read (an import or a job): reload to see them.",
                       severity="info", visible=self.param.changed_elsewhere)
+        show_new = pmui.Button(label=self.param.new_orders.rx().rx.pipe(
+            lambda n: f"{fmt.plural(n, 'new order')} — show"), variant="outlined", color="info", size="small",
+            visible=self.param.new_orders.rx() > 0)
+        show_new.on_click(self.reload)
+        live = HTML(self.param.live, styles={"font-size": ".875rem", "opacity": ".8"}, margin=(0, 12),
+                    css_classes=["live-changes"])
         read_only = alert(f"You can read orders but not change them ({s.user}); ask an administrator "
                           "to add you to ORDER_EDITORS.", severity="info", visible=not s.can_edit)
         bulk = pn.Row(self.bulk_status, pn.Row(self.bulk_apply, self.bulk_cancel, margin=(18, 0, 0, 0)),
@@ -198,8 +254,13 @@ class OrdersGrid(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(search, pn.Row(reload, self.new_order, self.export, margin=(18, 0, 0, 0)),
                    pn.Spacer(width=24), bulk, sizing_mode="stretch_width"),
-            read_only, stale, outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
+            read_only, stale, pn.Row(show_new, live), outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
             sizing_mode="stretch_width")
+
+
+def _clock(value) -> str:
+    """A modification time as the grid shows it, to the minute."""
+    return pd.Timestamp(value).strftime("%H:%M") if value is not None and not pd.isna(value) else "just now"
 
 
 def _short(value) -> str:

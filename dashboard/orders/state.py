@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import param
 
-from data.changes import ChangeFeed
+from data.changes import ANYTHING, ChangeFeed, Changes
 from data.orders import Orders
 from data.paging import Page, PageQuery
 
@@ -35,6 +35,7 @@ class OrdersState(param.Parameterized):
         super().__init__(app=app, **params)
         self.orders = orders
         self._unsubscribe = None
+        self._feed = feed
         self._writes = 0                  # this session's writes under way
         self._own_write = -1e9            # when the last one ended
         if feed is not None:
@@ -71,6 +72,13 @@ class OrdersState(param.Parameterized):
     def _follow(self, feed: ChangeFeed) -> None:
         """Re-read when anyone commits a change."""
         self._unsubscribe = follow(feed, lambda version: self.param.update(version=version))
+
+    def feed_version(self) -> int:
+        return self._feed.version if self._feed is not None else 0
+
+    def changes_since(self, version: int) -> Changes:
+        """Which orders the change feed named after `version`."""
+        return self._feed.changes_since(version) if self._feed is not None else ANYTHING
 
     def stop_following(self) -> None:
         if self._unsubscribe is not None:

@@ -40,6 +40,11 @@ def orders_listing(t: Tables) -> Listing:
         default_sort=(("created_at", True),))
 
 
+def _as_grid_holds(row) -> dict:
+    """Money as floats, like the pages the grid shows."""
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+
+
 class OrderReads:
     """The read side of `Orders`."""
 
@@ -66,8 +71,24 @@ class OrderReads:
             row = conn.execute(text(sql), {"id": order_id}).mappings().first()
         else:
             row = next(iter(self.db.rows("order_grid_row", sql, {"id": order_id})), None)
-        # As the grid holds them: money as floats, like the pages the grid shows.
-        return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()} if row else None
+        return _as_grid_holds(row) if row else None
+
+    def grid_rows(self, order_ids) -> list[dict]:
+        """The grid's rows of these orders as they are now (an open page that others changed)."""
+        select = ", ".join(f"{c.sql} AS {quote(n)}" for n, c in self.listing.columns.items())
+        rows = self.db.rows("order_grid_rows", f"SELECT {select} FROM {self.listing.source} "
+                                               "WHERE o.order_id = ANY(:ids)", {"ids": sorted(order_ids)})
+        return [_as_grid_holds(row) for row in rows]
+
+    def count_matching(self, query: PageQuery, search: str | None, order_ids) -> int:
+        """How many of these orders the grid's filters and search would show (new orders to announce)."""
+        clauses, params = self.listing.conditions(query)
+        where, bound = self._search(search)
+        clauses += [where] if where else []
+        clauses.append("o.order_id = ANY(:new_ids)")
+        return int(self.db.scalar("order_count_new", f"SELECT count(*) FROM {self.listing.source} "
+                                                      f"WHERE {' AND '.join(clauses)}",
+                                  {**params, **bound, "new_ids": sorted(order_ids)}))
 
     def order(self, order_id: int) -> dict | None:
         """One order with its customer, for the order form."""
