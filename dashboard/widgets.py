@@ -125,14 +125,6 @@ def after_first_view(content: pn.viewable.Viewable, *, placeholder: str, height:
     return holder
 
 
-def later(seconds: float, callback: Callable[[], None]) -> None:
-    """Run `callback` in `seconds` on this session's event loop, under its document's lock; outside
-    a served session (a view test) not at all."""
-    document = pn.state.curdoc
-    if document is not None and document.session_context is not None:
-        document.add_timeout_callback(callback, int(seconds * 1000))
-
-
 _AFTER_FIRST_VIEW: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # document -> swaps to make
 
 
@@ -231,6 +223,10 @@ def refusals_html(message: str, reasons: dict[str, list[str]], limit: int = 50) 
                 "</div></div>", message, items, more)
 
 
+LIVE_CHANGE = {"animation": "live-change 6s ease-out"}      # a cell others just changed
+LIVE_CHANGE_CSS = "@keyframes live-change { from { background-color: #ffe082; } to { background-color: transparent; } }"
+
+
 class SqlTable(pn.viewable.Viewer):
     """One page of a SQL-backed listing in a Tabulator. Header sorting, header filters and the page
     controls re-query the database; only the visible page lives in the session."""
@@ -253,6 +249,7 @@ class SqlTable(pn.viewable.Viewer):
         self._replaced: dict[tuple, tuple] = {}      # (key, column) -> (value before, when) of live updates
         self.key = key
         tabulator.setdefault("layout", "fit_data_stretch")
+        tabulator["stylesheets"] = [*tabulator.get("stylesheets", []), LIVE_CHANGE_CSS]
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(), show_index=False, pagination=None, sizing_mode="stretch_width",
             header_filters=header_filters or {}, selectable="checkbox", disabled=on_edit is None,
@@ -321,9 +318,12 @@ class SqlTable(pn.viewable.Viewer):
             return before[0]
         return self._shown[position][column]
 
-    def update_rows(self, rows: list[dict]) -> list[tuple[dict, list[str]]]:
+    def update_rows(self, rows: list[dict], mark: Callable[[dict, list[str]], list[str]] | None = None
+                    ) -> list[tuple[dict, list[str]]]:
         """Show rows as they now are (others changed them), in one patch: each row on the page whose
-        shown cells differ is updated there. Returns (row, changed columns) of each."""
+        shown cells differ is updated there, and the cells `mark(row, changed columns)` names are
+        given the `live-change` animation (the table's stylesheet defines it), in the same patch.
+        Returns (row, changed columns) of each."""
         frame, positions = self.table.value, {r.get(self.key): i for i, r in enumerate(self._shown)}
         patch: dict[str, list] = {}
         changed = []
@@ -338,26 +338,17 @@ class SqlTable(pn.viewable.Viewer):
                 shown[column] = _plain(row[column])
                 patch.setdefault(column, []).append((frame.index[position], row[column]))
             if columns:
-                changed.append((row, columns))
-        if patch:
-            self.table.patch(patch)
-        return changed
-
-    def highlight(self, cells: list[tuple[object, str]], style: str = "background-color: #fff3c4") -> None:
-        """Mark these (key, column) cells of the page, or none; Panel has no public call that
-        re-sends a table's cell styles without its data."""
-        keys = [r.get(self.key) for r in self._shown]
-        marked = {(keys.index(k), c) for k, c in cells if k in keys}
-
-        def styles(frame: pd.DataFrame) -> pd.DataFrame:
-            return pd.DataFrame([[style if (i, c) in marked else "" for c in frame.columns]
-                                 for i in range(len(frame))], index=frame.index, columns=frame.columns)
-        if self.table.style is None:
-            return
-        self.table.style.clear()
-        if marked:
-            self.table.style.apply(styles, axis=None)
-        self.table._update_style()
+                changed.append((position, row, columns))
+        if not patch:
+            return []
+        if mark is not None and self.table.style is not None:
+            # Panel has no public way to restyle cells; a patch re-sends the table's styles with it.
+            self.table.style.clear()
+            for position, row, columns in changed:
+                if marked := mark(row, columns):
+                    self.table.style.set_properties(subset=([frame.index[position]], marked), **LIVE_CHANGE)
+        self.table.patch(patch)
+        return [(row, columns) for _, row, columns in changed]
 
     def keys(self) -> set:
         """The keys of the rows on the page."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pandas as pd
 import panel as pn
@@ -15,7 +16,7 @@ from data.orders import BulkRefused, OrderConflict
 
 from .. import format as fmt
 from ..markup import HTML, alert, html, join
-from ..widgets import CARD_CSS, SqlTable, later, outcome_alerts, refusals_html
+from ..widgets import CARD_CSS, SqlTable, outcome_alerts, refusals_html
 from .state import OrdersState
 
 TITLES = {"order_id": "Order", "customer": "Customer", "email": "E-mail", "status": "Status", "total": "Total",
@@ -64,7 +65,6 @@ class OrdersGrid(pn.viewable.Viewer):
     live = param.String(default="", doc="Who changed which orders on this page just now.")
     new_orders = param.Integer(default=0, doc="New orders matching the grid's filters since it was read.")
 
-    HIGHLIGHT_SECONDS = 6
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -104,62 +104,85 @@ class OrdersGrid(pn.viewable.Viewer):
         s.param.watch(self._on_version, "version")
         s.param.watch(lambda e: self.table.refresh(), "saved")
         self._version_seen = s.feed_version()
-        self._marks: list = []
+        self._live_at, self._live_due = -1e9, False
         self.table.refresh()
 
     # -- actions --------------------------------------------------------------------------
 
     def shown(self) -> None:
-        """On screen again: if the grid never loaded (the database was away), try now."""
+        """On screen again: if the grid never loaded (the database was away), try now; else show
+        what others changed meanwhile."""
         if self.table.page is None:
             self.table.refresh()
+        else:
+            self._on_version()
 
     def reload(self, _=None) -> None:
         self.param.update(changed_elsewhere=False, new_orders=0, live="")
         self.table.reset()
 
-    def _on_version(self, event) -> None:
-        changes = self.state.changes_since(self._version_seen)
-        self._version_seen = event.new
-        if self.table.page is None:
+    LIVE_EVERY = 1.0      # seconds: a grid shows others' changes at most this often (bursts wait and merge)
+
+    def _on_version(self, _event=None) -> None:
+        """Show what others changed, now if the grid is on screen, else when it is next shown; at
+        most once a LIVE_EVERY, so a busy minute costs each open grid a few updates, not one per save."""
+        if self.table.page is None or not self._on_screen():
             return
+        wait = self._live_at + self.LIVE_EVERY - time.monotonic()
+        if wait > 0:
+            document = pn.state.curdoc
+            if not self._live_due and document is not None and document.session_context is not None:
+                self._live_due = True
+                document.add_timeout_callback(self._on_version_due, int(wait * 1000))
+            return
+        self._live_at = time.monotonic()
+        version = self.state.feed_version()
+        changes, self._version_seen = self.state.changes_since(self._version_seen), version
         try:
-            self._show_changed_rows(changes.updated)
+            self._show_changed_rows(version, changes.updated)
             self._count_new_orders(changes.inserted)
         except AppError as exc:      # the page stays as it was; the next change tries again
             log.info("live update of the orders grid skipped: %s", exc.message)
 
-    def _show_changed_rows(self, updated) -> None:
-        """Rows on the page that others changed show their new values, the cells marked for a few
-        seconds and a line saying who changed what. This session's own saves are not news."""
+    def _on_version_due(self) -> None:
+        self._live_due = False
+        self._on_version()
+
+    def _shown_as_grid(self, rows: list[dict]) -> list[dict]:
+        return self.state.local_times(pd.DataFrame(rows)).to_dict("records") if rows else []
+
+    def _on_screen(self) -> bool:
+        return self.state.tab == "orders" and self.state.app.workspace in (None, "orders")
+
+    def _show_changed_rows(self, version: int, updated) -> None:
+        """Rows on the page that others changed show their new values, the changed cells flash, and
+        a line says who changed what. This session's own saves are not news."""
         s = self.state
         on_page = self.table.keys() if updated is None else self.table.keys() & updated
         if not on_page:
             return
-        rows = self.state.local_times(pd.DataFrame(s.orders.grid_rows(on_page))).to_dict("records")
-        by_others = [(row, [c for c in columns if c not in BOOKKEEPING]) for row, columns in self.table.update_rows(rows)
-                     if row.get("modified_by") != s.user]
-        by_others = [(row, columns) for row, columns in by_others if columns]
-        if not by_others:
-            return
-        marks = [(row["order_id"], c) for row, columns in by_others for c in columns]
-        self.table.highlight(marks)
-        self._marks = marks
-        said = [f"#{row['order_id']}: {', '.join(TITLES.get(c, c).lower() for c in columns)} changed by "
-                f"{row.get('modified_by') or 'someone'} at {_clock(row.get('modified_at'))}" for row, columns in by_others]
-        self.live = "; ".join(said[:5]) + (f"; and {len(said) - 5} more" if len(said) > 5 else "")
-        later(self.HIGHLIGHT_SECONDS, lambda: self._unmark(marks))
+        if updated is None:
+            rows = self._shown_as_grid(s.orders.grid_rows(on_page))
+        else:                                 # read once for every grid of this process
+            burst = s.orders.changed_rows(version, updated, self._shown_as_grid)
+            rows = [burst[key] for key in on_page if key in burst]
 
-    def _unmark(self, marks: list) -> None:
-        if self._marks is marks:              # not marks made since
-            self.table.highlight([])
+        def news(row: dict, columns: list[str]) -> list[str]:
+            return [c for c in columns if c not in BOOKKEEPING] if row.get("modified_by") != s.user else []
+        by_others = [(row, news(row, columns)) for row, columns in self.table.update_rows(rows, mark=news)]
+        said = [f"#{row['order_id']}: {', '.join(TITLES.get(c, c).lower() for c in columns)} changed by "
+                f"{row.get('modified_by') or 'someone'} at {_clock(row.get('modified_at'))}"
+                for row, columns in by_others if columns]
+        if said:
+            self.live = "; ".join(said[:5]) + (f"; and {len(said) - 5} more" if len(said) > 5 else "")
 
     def _count_new_orders(self, inserted) -> None:
         if inserted is None:
             self.changed_elsewhere = True
         elif inserted:
             s = self.state
-            self.new_orders += s.orders.count_matching(self.table.query, s.search, inserted)
+            filtered = s.search or any(value not in ("", None, [], ()) for _, value in self.table.query.filters)
+            self.new_orders += s.orders.count_matching(self.table.query, s.search, inserted) if filtered else len(inserted)
 
     def _update_export(self) -> None:
         self.export.href = self.state.export_link()

@@ -2,6 +2,8 @@
 rule and new orders (`writes`), CSV in and out (`transfer`) and today's figures (`today`)."""
 from __future__ import annotations
 
+import threading
+
 from ..cache import Caches
 from ..changes import ChangeFeed
 from ..database import Database
@@ -22,3 +24,5 @@ class Orders(OrderReads, OrderWrites, OrderTransfer, OrderToday):
         self.db, self.t, self.policy, self.timezone, self.feed = db, tables, policy, timezone, feed
         self._caches = Caches()
         self.listing = orders_listing(tables)
+        self._bursts: dict[tuple, dict[int, dict]] = {}     # the change feed's latest bursts, as rows
+        self._burst_lock = threading.Lock()

@@ -80,6 +80,17 @@ class OrderReads:
                                                "WHERE o.order_id = ANY(:ids)", {"ids": sorted(order_ids)})
         return [_as_grid_holds(row) for row in rows]
 
+    def changed_rows(self, version: int, order_ids: frozenset[int], shape=lambda rows: rows) -> dict[int, dict]:
+        """The grid's rows of the orders a burst of the change feed named (`version`), read and
+        `shape`d once per process however many open grids ask: by order id."""
+        key = (version, order_ids)
+        with self._burst_lock:
+            if key not in self._bursts:
+                self._bursts[key] = {row["order_id"]: row for row in shape(self.grid_rows(order_ids))}
+                while len(self._bursts) > 8:
+                    self._bursts.pop(next(iter(self._bursts)))
+            return self._bursts[key]
+
     def count_matching(self, query: PageQuery, search: str | None, order_ids) -> int:
         """How many of these orders the grid's filters and search would show (new orders to announce)."""
         clauses, params = self.listing.conditions(query)
