@@ -43,10 +43,21 @@ def allowed_statuses(current: str) -> tuple[str, ...]:
     return TRANSITIONS.get(current, ())
 
 
-def check_transition(current: str, new: str) -> str:
+# What an undo of a batch may not take an order back out of: what happened at the customer's door.
+NO_GOING_BACK = ("delivered", "returned")
+
+
+def check_transition(current: str, new: str, *, undo: bool = False) -> str:
+    """`new` if an order that is `current` may become it. An undo may also take a step back: to
+    the status the order came from, unless the step it undoes cannot be unmade (NO_GOING_BACK)."""
     new = str(new).strip().lower()
     if new not in STATUSES:
         raise ValidationError(f"'{new}' is not a status; use one of {', '.join(STATUSES)}.")
+    if undo and current in TRANSITIONS.get(new, ()):
+        if current in NO_GOING_BACK:
+            raise ValidationError(f"An order that is {current} cannot go back to {new}: that happened at the "
+                                  "customer's door.")
+        return new
     if new != current and new not in TRANSITIONS.get(current, ()):
         allowed = TRANSITIONS.get(current, ())
         options = f"it can go to {' or '.join(allowed)}" if allowed else "it cannot change any more"
@@ -105,10 +116,11 @@ def clean_email(value) -> str:
     return email
 
 
-def clean_order_field(name: str, value, row: dict):
-    """A new value for one order field, checked against the order as it is now (`row`)."""
+def clean_order_field(name: str, value, row: dict, *, undo: bool = False):
+    """A new value for one order field, checked against the order as it is now (`row`); `undo`:
+    putting back what a batch changed (see `check_transition`)."""
     if name == "status":
-        return check_transition(row["status"], value)
+        return check_transition(row["status"], value, undo=undo)
     if name in ("discount", "shipping_fee"):
         amount = clean_money(value, name.replace("_", " ").capitalize())
         discount = amount if name == "discount" else Decimal(str(row["discount"]))
@@ -207,7 +219,8 @@ def _lines(value) -> tuple | None:
         return None
 
 
-def final_order(now: dict, wanted: dict, product_skus: Callable[[], set[str]]) -> tuple[dict, dict, list[Item] | None]:
+def final_order(now: dict, wanted: dict, product_skus: Callable[[], set[str]], *, undo: bool = False
+                ) -> tuple[dict, dict, list[Item] | None]:
     """The order as it will be once `wanted` (field -> typed value) is applied to `now` (the order,
     its customer's fields and its lines as they are), checked as a whole: the lines first, then
     the shipping fee, then the discount against the new items and fee. `product_skus` is asked
@@ -225,7 +238,7 @@ def final_order(now: dict, wanted: dict, product_skus: Callable[[], set[str]]) -
     order = {}
     for name in sorted((f for f in wanted if f in ORDER_FIELDS), key=lambda f: f == "discount"):
         try:
-            order[name] = state[name] = clean_order_field(name, wanted[name], state)
+            order[name] = state[name] = clean_order_field(name, wanted[name], state, undo=undo)
         except ValidationError as exc:
             problems.append(exc.message)
     if "discount" not in order and ("shipping_fee" in order or lines is not None):

@@ -636,3 +636,85 @@ def test_import_without_a_version_compares_with_what_the_preview_showed(db, tabl
         orders.apply_import(EDITOR, preview)
     assert "notes was changed by kim@example.com after you loaded it" in caught.value.reasons["line 2"][0]
     assert orders.order(target["order_id"])["notes"] == "kim, after the preview"
+
+
+# -- undoing a batch ----------------------------------------------------------------------
+
+def orders_of_status(db, tables, status: str, count: int) -> list[dict]:
+    return db.rows("pick", f"SELECT order_id, status, discount, notes FROM {tables.orders} WHERE status = :s "
+                           "ORDER BY order_id LIMIT :n", {"s": status, "n": count})
+
+
+def statuses(db, tables, order_ids) -> dict[int, str]:
+    rows = db.rows("s", f"SELECT order_id, status FROM {tables.orders} WHERE order_id = ANY(:ids)", {"ids": order_ids})
+    return {r["order_id"]: r["status"] for r in rows}
+
+
+def test_a_bulk_status_change_is_undone_as_a_whole_and_the_undo_is_a_batch_too(db, tables, orders):
+    targets = orders_of_status(db, tables, "pending", 3)
+    ids = [t["order_id"] for t in targets]
+    orders.set_status(EDITOR, [(t["order_id"], "pending") for t in targets], "confirmed")
+    [latest] = orders.recent_batches(EDITOR, limit=1)
+    assert (latest.action, latest.orders, latest.undone) == ("bulk", 3, False)
+    assert orders.undo_batch(EDITOR, latest.batch_id) == 3
+    assert statuses(db, tables, ids) == dict.fromkeys(ids, "pending")
+    undo, bulk = orders.recent_batches(EDITOR, limit=2)
+    assert undo.action == f"revert {bulk.batch_id}" and undo.orders == 3 and bulk.undone
+    with pytest.raises(ValidationError, match="undone already"):
+        orders.undo_batch(EDITOR, bulk.batch_id)
+    history = db.rows("h", f"SELECT from_status, to_status FROM {tables.order_status_history} WHERE order_id = :id "
+                           "ORDER BY history_id DESC LIMIT 2", {"id": ids[0]})
+    assert history == [{"from_status": "confirmed", "to_status": "pending"},
+                       {"from_status": "pending", "to_status": "confirmed"}]
+
+
+def test_an_order_changed_since_the_batch_stops_the_undo_until_it_is_left_out(db, tables, orders):
+    targets = orders_of_status(db, tables, "pending", 3)
+    ids = [t["order_id"] for t in targets]
+    orders.set_status(EDITOR, [(i, "pending") for i in ids], "confirmed")
+    [batch] = orders.recent_batches(EDITOR, limit=1)
+    with db.transaction("colleague") as conn:                                      # a colleague moved one on
+        conn.execute(text("SELECT set_config('app.user', 'ana@example.com', true)"))
+        conn.execute(text(f"UPDATE {tables.orders} SET status = 'processing' WHERE order_id = :id"), {"id": ids[1]})
+    before = audit_count(db, tables)
+    with pytest.raises(BulkRefused) as refused:
+        orders.undo_batch(EDITOR, batch.batch_id)
+    assert list(refused.value.reasons) == [str(ids[1])]
+    assert "changed by ana@example.com" in refused.value.reasons[str(ids[1])][0]
+    assert audit_count(db, tables) == before                                       # nothing written
+    assert orders.undo_batch(EDITOR, batch.batch_id, leave_out=frozenset({ids[1]})) == 2
+    assert statuses(db, tables, ids) == {ids[0]: "pending", ids[1]: "processing", ids[2]: "pending"}
+
+
+def test_a_status_that_happened_at_the_door_cannot_be_undone(db, tables, orders):
+    [order] = orders_of_status(db, tables, "shipped", 1)
+    orders.set_status(EDITOR, [(order["order_id"], "shipped")], "delivered")
+    [batch] = orders.recent_batches(EDITOR, limit=1)
+    with pytest.raises(BulkRefused) as refused:
+        orders.undo_batch(EDITOR, batch.batch_id)
+    assert "cannot go back to shipped" in refused.value.reasons[str(order["order_id"])][0]
+    assert statuses(db, tables, [order["order_id"]]) == {order["order_id"]: "delivered"}
+
+
+def test_an_import_is_undone_to_the_exact_values_it_replaced(db, tables, orders):
+    targets = orders_of_status(db, tables, "pending", 2)
+    lines = [f"{t['order_id']},confirmed,imported {i},{t['discount'] + 1}" for i, t in enumerate(targets)]
+    preview = orders.preview_import(csv_of(lines, header="order_id,status,notes,discount"))
+    assert orders.apply_import(EDITOR, preview) == 2
+    [batch] = orders.recent_batches(EDITOR, limit=1)
+    assert batch.action == "import" and batch.changes == 6
+    assert orders.undo_batch(EDITOR, batch.batch_id) == 2
+    after = {r["order_id"]: r for r in orders_of_status(db, tables, "pending", 10**6)}
+    for target in targets:
+        assert after[target["order_id"]] == target
+
+
+def test_undo_refuses_what_it_cannot_put_back(db, tables, orders):
+    with pytest.raises(ValidationError, match="no such batch"):
+        orders.undo_batch(EDITOR, "not-a-batch")
+    targets = orders_of_status(db, tables, "pending", 1)
+    orders.set_status(EDITOR, [(targets[0]["order_id"], "pending")], "confirmed")
+    [batch] = orders.recent_batches(EDITOR, limit=1)
+    with pytest.raises(ValidationError, match="left out"):
+        orders.undo_batch(EDITOR, batch.batch_id, leave_out=frozenset({targets[0]["order_id"]}))
+    assert orders.recent_batches("someone-else@example.com") == []

@@ -343,3 +343,25 @@ def test_a_search_that_is_not_plain_text_is_explained_and_never_lists_every_orde
     assert says in grid.table.message
     if not says:
         assert grid.table.page.total == 0, "a superscript digit is not an order number: nothing matches"
+
+
+def test_an_editor_undoes_a_bulk_change_leaving_out_the_order_a_colleague_moved_on(make_state, db, tables):
+    """Three orders confirmed by mistake: one has moved on since, so the undo names it and writes
+    nothing; left out, the other two go back to pending, and the list says the batch was undone."""
+    state = make_state()
+    pending = [r["order_id"] for r in db.rows("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' "
+                                                    "ORDER BY order_id LIMIT 3")]
+    state.orders.set_status(state.user, [(i, "pending") for i in pending], "confirmed")
+    as_colleague(db, tables, "UPDATE {orders} SET status = 'processing' WHERE order_id = :id", id=pending[2])
+    view = TransferView(state=state)
+    undo = view.batches
+    label = next(iter(undo.choice.options))
+    assert "status change · 3 orders" in label and undo.choice.value == undo.choice.options[label]
+    undo.undo.clicks += 1
+    assert f"Order {pending[2]}" in undo.refusals.object and "ana@example.com" in undo.refusals.object
+    assert undo.undo_others.visible and "leave out 1 order" in undo.undo_others.label
+    undo.undo_others.clicks += 1
+    assert undo.notice == "Batch undone: 2 orders put back in one transaction, 1 order left out."
+    assert {r["status"] for r in db.rows("s", f"SELECT status FROM {tables.orders} WHERE order_id = ANY(:ids)",
+                                         {"ids": pending[:2]})} == {"pending"}
+    assert any(label.endswith("(undone)") for label in undo.choice.options) and undo.undo.disabled

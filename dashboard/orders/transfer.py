@@ -8,7 +8,7 @@ import panel_material_ui as pmui
 import param
 
 from data.errors import AppError
-from data.orders import IMPORT_COLUMNS, ImportPreview
+from data.orders import IMPORT_COLUMNS, Batch, BulkRefused, ImportPreview
 
 from .. import format as fmt
 from ..markup import HTML, html, join
@@ -39,6 +39,11 @@ class TransferView(pn.viewable.Viewer):
         self.export = pmui.Button(label="Export CSV", icon="download", variant="outlined", href=s.export_link(),
                                   target="_blank")
         s.param.watch(lambda e: setattr(self.export, "href", s.export_link()), ["search", "filters"])
+        self.batches = BatchUndo(state=s)
+
+    def shown(self) -> None:
+        """On screen again: the batches may have changed (a bulk change in the grid, say)."""
+        self.batches.refresh()
 
     def _previewed(self, event) -> None:
         self.param.update(error="", notice="")
@@ -75,6 +80,7 @@ class TransferView(pn.viewable.Viewer):
             return
         self.apply.disabled = True
         self.param.update(error="", notice=f"{fmt.plural(count, 'order')} updated in one transaction.")
+        self.batches.refresh()
 
     def __panel__(self):
         optional = join((html("<code>{}</code>", c) for c in IMPORT_COLUMNS if c != "order_id"), ", ")
@@ -88,4 +94,83 @@ class TransferView(pn.viewable.Viewer):
             HTML(html("Columns: <code>order_id</code> (required) and any of {}. Nothing is written until you "
                       "apply, and then every row is applied or none is.", optional)),
             self.upload, outcome_alerts(self.param.error, self.param.notice), self.summary, self.table, self.apply,
-            sizing_mode="stretch_width")
+            self.batches, sizing_mode="stretch_width")
+
+
+BATCH_KINDS = {"bulk": "status change", "import": "import"}
+
+
+class BatchUndo(pn.viewable.Viewer):
+    """This person's recent bulk actions and imports, and undoing one: every field it changed is put
+    back in one transaction, or nothing is and each order that stops it is named; those may then be
+    left out."""
+
+    state = param.ClassSelector(class_=OrdersState)
+    error = param.String(default="")
+    notice = param.String(default="")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.choice = pmui.Select(label="Your recent bulk changes and imports", options={}, width=460)
+        self.undo = pmui.Button(label="Undo this batch", variant="outlined", color="warning", disabled=True)
+        self.undo_others = pmui.Button(label="Undo the others", variant="outlined", color="warning", visible=False)
+        self.refusals = HTML("", sizing_mode="stretch_width")
+        self.undo.on_click(lambda _: self._undo(frozenset()))
+        self.undo_others.on_click(lambda _: self._undo(self._refused))
+        self.choice.param.watch(lambda _: self._chosen(), "value")
+        self._refused: frozenset[int] = frozenset()
+        self._batches: dict[str, Batch] = {}
+        self.refresh()
+
+    def refresh(self) -> None:
+        s = self.state
+        try:
+            batches = s.orders.recent_batches(s.user)
+        except AppError as exc:
+            self.error = exc.message
+            return
+        self._batches = {b.batch_id: b for b in batches}
+        options = {self._label(b): b.batch_id for b in batches}
+        chosen = self.choice.value if self.choice.value in options.values() else next(iter(options.values()), None)
+        self.choice.param.update(options=options, value=None)    # the browser shows a changed label only
+        self.choice.value = chosen                                # for a changed value
+        self._chosen()
+
+    def _label(self, batch: Batch) -> str:
+        kind = BATCH_KINDS.get(batch.action, "undo" if batch.action.startswith("revert") else batch.action)
+        when = fmt.local_time(batch.changed_at, self.state.orders.timezone)
+        return f"{when} · {kind} · {fmt.plural(batch.orders, 'order')}" + (" (undone)" if batch.undone else "")
+
+    def _chosen(self) -> None:
+        self._refused = frozenset()
+        self.refusals.object = ""
+        self.undo_others.visible = False
+        batch = self._batches.get(self.choice.value)
+        self.undo.disabled = batch is None or batch.undone or not self.state.can_edit
+
+    def _undo(self, leave_out: frozenset[int]) -> None:
+        s = self.state
+        try:
+            with s.writing():
+                count = s.orders.undo_batch(s.user, self.choice.value, leave_out)
+        except BulkRefused as refused:
+            self._refused = leave_out | {int(k) for k in refused.reasons}
+            self.refusals.object = refusals_html(refused.message, {f"Order {k}": v for k, v in refused.reasons.items()})
+            self.undo_others.param.update(visible=True, label=f"Undo the others (leave out {fmt.plural(len(self._refused), 'order')})")
+            self.param.update(error="", notice="")
+            return
+        except AppError as exc:
+            self.param.update(error=exc.message, notice="")
+            return
+        self.refresh()
+        self.param.update(error="", notice=f"Batch undone: {fmt.plural(count, 'order')} put back in one transaction"
+                                           + (f", {fmt.plural(len(leave_out), 'order')} left out." if leave_out else "."))
+
+    def __panel__(self):
+        return pn.Column(
+            heading("Undo a batch"),
+            HTML(html("A bulk status change or an import can be undone as a whole: every field it changed goes "
+                      "back to what it was, in one transaction. Orders changed since, or whose status cannot go "
+                      "back (delivered, returned), are named and nothing is written; you may leave them out.")),
+            pn.Row(self.choice, pn.Row(self.undo, self.undo_others, margin=(18, 0, 0, 0))),
+            outcome_alerts(self.param.error, self.param.notice), self.refusals, sizing_mode="stretch_width")

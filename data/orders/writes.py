@@ -128,7 +128,7 @@ class OrderWrites:
         return self.set_status(user, targets, "cancelled")
 
     def _apply_all(self, name: str, user: str, action: str, batch: dict[str, tuple[int, list[Edit]]], *,
-                   what: str, versions: dict[str, int] | None = None) -> int:
+                   what: str, versions: dict[str, int] | None = None, undo: bool = False) -> int:
         """Edits to many orders (key -> (order id, edits)) in one transaction and one audited batch:
         all are applied, or none and each refusal is said (BulkRefused). Returns how many changed."""
         batch_id = str(uuid.uuid4())
@@ -144,7 +144,7 @@ class OrderWrites:
                 try:
                     expected = (versions or {}).get(key)
                     changed += self._apply(conn, order_id, locked.get(order_id), edits, expected_version=expected,
-                                           alike=alike)
+                                           alike=alike, undo=undo)
                 except OrderConflict as conflict:
                     reasons[key] = [conflict.reason]
                 except ValidationError as exc:
@@ -156,7 +156,8 @@ class OrderWrites:
         return changed
 
     def _apply(self, conn: Connection, order_id: int, row: dict | None, edits: list[Edit], *,
-               expected_version: int | None = None, alike: dict[tuple, list[int]] | None = None) -> bool:
+               expected_version: int | None = None, alike: dict[tuple, list[int]] | None = None,
+               undo: bool = False) -> bool:
         """The write rule for one order, given its row as locked in this transaction (None if there
         is no such order); True if anything was (or, in `alike`, will be) written. With `alike`, an
         order whose change is a plain update of its own fields is added there (the values -> the
@@ -180,7 +181,7 @@ class OrderWrites:
         wanted = {e.field: e.new for e in edits if not same_value(e.field, e.new, now[e.field])}
         if not wanted:
             return False
-        order, customer, lines = final_order(now, wanted, self.product_skus)
+        order, customer, lines = final_order(now, wanted, self.product_skus, undo=undo)
         # Written in an order that keeps discount <= items + shipping true after every statement (the
         # table checks it each time): a lower discount and a higher fee first, then the lines, then the rest.
         first = {k: v for k, v in order.items()
