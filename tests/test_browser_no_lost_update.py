@@ -143,8 +143,9 @@ def test_a_change_shows_in_a_colleague_s_open_grid_marked_and_signed(served, two
 
 
 def test_a_bulk_change_is_undone_from_its_batch_and_a_colleague_sees_both(served, two_people, sql):
-    """Ana confirms an order with the bulk action; Bo's grid shows it live. Ana undoes the batch
-    from Import & export: the order is pending again, and Bo's grid follows."""
+    """Ana confirms an order with the bulk action; Bo's grid shows it live. Ana opens the order's
+    history, follows the change to its batch and undoes it there: the order is pending again, and
+    Bo's grid follows."""
     ana, bo = two_people
     order_id = pick(sql, "pending", 8)
     ana_row, bo_row = open_order_in_grid(ana, served, order_id), open_order_in_grid(bo, served, order_id)
@@ -153,7 +154,9 @@ def test_a_bulk_change_is_undone_from_its_batch_and_a_colleague_sees_both(served
     ana.get_by_role("button", name="Apply to 1").click()
     ana.get_by_text("1 order set to confirmed.").wait_for()
     bo_status.get_by_text("confirmed").wait_for(timeout=2000)
-    ana.goto(f"{served.url}/?workspace=orders&tab=import", wait_until="networkidle")
+    dialog = open_form(ana, served, order_id)
+    dialog.get_by_role("tab", name="History").click()
+    dialog.locator('.tabulator-cell[tabulator-field="Batch"]').filter(has_text="status change").first.click()
     ana.get_by_text("status change · 1 order").wait_for()
     ana.get_by_role("button", name="Undo this batch").click()
     ana.get_by_text("Batch undone: 1 order put back in one transaction.").wait_for()

@@ -99,7 +99,7 @@ def test_a_link_opens_the_order_form(served, page, sql):
     page.goto(f"{served.url}/?workspace=orders&order={order_id}", wait_until="networkidle")
     page.get_by_text(f"Order {order_id}", exact=True).first.wait_for()
     page.get_by_role("tab", name="History").click()
-    page.get_by_text("Audit trail").wait_for()
+    page.get_by_text("Every change").wait_for()
     assert page.console_errors == []
 
 

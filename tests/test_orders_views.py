@@ -251,8 +251,26 @@ def test_the_form_saves_a_status_change_and_shows_history(make_state, db, tables
     form._save()
     assert form.notice.startswith(f"Order {order_id} saved") and form.error == ""
     history = form._history_view()                  # the History tab, opened
-    assert list(history.statuses.value["To"])[-1] == "confirmed"
-    assert "ops@example.com" in set(history.audit.value["Who"])
+    assert list(history.statuses.value["To"])[0] == "confirmed"                 # newest first
+    changes = history.audit.value
+    assert (changes["Who"].iloc[0], changes["What"].iloc[0], changes["Before"].iloc[0], changes["After"].iloc[0]) == \
+        ("ops@example.com", "status", "pending", "confirmed")
+    assert changes["When"].is_monotonic_decreasing
+
+
+def test_an_order_s_history_opens_the_batch_that_changed_it_where_it_can_be_undone(make_state, db, tables):
+    state = make_state()
+    order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' ORDER BY order_id LIMIT 1")
+    state.orders.set_status(state.user, [(order_id, "pending")], "confirmed")
+    [batch] = state.orders.recent_batches(state.user, limit=1)
+    history = OrderForm(state=state, order_id=order_id)._history_view()
+    changes = history.audit.value
+    assert changes["Batch"].iloc[0] == f"status change {batch.batch_id[:8]}"
+    state.order = order_id                                                   # the form is open
+    history._open_batch(SimpleNamespace(row=0, column="Batch"))
+    assert (state.order, state.tab, state.batch) == (None, "import", batch.batch_id)
+    view = TransferView(state=state)
+    assert view.batches.choice.value == batch.batch_id and not view.batches.undo.disabled
 
 
 def test_the_form_sends_only_what_the_person_changed(make_state, db, tables):

@@ -292,11 +292,16 @@ class OrderForm(pn.viewable.Viewer):
 
 
 class OrderHistory(pn.viewable.Viewer):
-    """The order's status history and audit trail, read when the tab is opened and again when it is
-    shown after a save (tables in a tab never shown are not filled: the browser has not built them)."""
+    """The order's status history and every change to it, newest first, read when the tab is opened
+    and again when it is shown after a save (tables in a tab never shown are not filled: the browser
+    has not built them). A change made by a bulk action or an import names its batch; clicking the
+    batch opens it in Import & export, where it can be undone."""
 
     state = param.ClassSelector(class_=OrdersState)
     order_id = param.Integer(default=0)
+
+    CHANGES = {"changed_at": "When", "changed_by": "Who", "what": "What", "old_value": "Before",
+               "new_value": "After", "batch": "Batch"}
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -304,7 +309,9 @@ class OrderHistory(pn.viewable.Viewer):
                                              sizing_mode="stretch_width", height=180, layout="fit_columns",
                                              formatters={"When": WHEN})
         self.audit = pn.widgets.Tabulator(pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width",
-                                          height=240, layout="fit_columns", formatters={"When": WHEN})
+                                          height=240, layout="fit_columns", formatters={"When": WHEN},
+                                          hidden_columns=["batch_id"], stylesheets=[BATCH_LINK_CSS])
+        self.audit.on_click(self._open_batch, column="Batch")
         self.shown()
 
     def shown(self) -> None:
@@ -313,14 +320,34 @@ class OrderHistory(pn.viewable.Viewer):
         self.statuses.value = history.rename(columns={"changed_at": "When", "from_status": "From", "to_status": "To",
                                                       "changed_by": "Who"})
         audit = s.local_times(s.orders.audit_trail(self.order_id))
-        self.audit.value = audit.rename(columns={"changed_at": "When", "changed_by": "Who", "action": "Action",
-                                                 "entity": "Table", "field": "Field", "old_value": "Before",
-                                                 "new_value": "After", "batch_id": "Batch"})
+        audit["what"] = [field or ("created" if entity == "orders" else entity)
+                         for field, entity in zip(audit["field"], audit["entity"])]
+        audit["batch"] = [_batch_label(action, batch) for action, batch in zip(audit["action"], audit["batch_id"])]
+        self.audit.value = audit[[*self.CHANGES, "batch_id"]].rename(columns=self.CHANGES)
+
+    def _open_batch(self, event) -> None:
+        batch_id = self.audit.value["batch_id"].iloc[event.row]
+        if batch_id:
+            self.state.open_batch(batch_id)
 
     def __panel__(self):
-        return pn.Column(HTML(html("<b>Status history</b>")), self.statuses,
-                         HTML(html("<b>Audit trail</b> (who, when, field, before → after)")), self.audit,
+        return pn.Column(HTML(html("<b>Status history</b>, newest first")), self.statuses,
+                         HTML(html("<b>Every change</b>, newest first (who, when, field, before → after; a batch "
+                                   "opens in Import &amp; export, where it can be undone)")), self.audit,
                          sizing_mode="stretch_width")
+
+
+BATCH_LINK_CSS = """
+.tabulator-cell[tabulator-field="Batch"] { color: #1976d2; text-decoration: underline; cursor: pointer; }
+"""
+
+
+def _batch_label(action: str, batch_id: str | None) -> str:
+    """A batch as the history names it: what it was and the start of its id."""
+    if not batch_id:
+        return ""
+    kind = {"bulk": "status change", "import": "import"}.get(action, "undo" if action.startswith("revert") else action)
+    return f"{kind} {batch_id[:8]}"
 
 
 def _short(value) -> str:

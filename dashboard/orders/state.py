@@ -26,6 +26,7 @@ class OrdersState(param.Parameterized):
     search = param.String(default="", doc="Free text: a customer's name or e-mail, or #order number.")
     filters = param.Parameter(default=(), doc="The grid's column filters, as the data layer takes them.")
     order = param.Integer(default=None, allow_None=True, doc="The order open in the form (the link's ?order=).")
+    batch = param.String(default=None, allow_None=True, doc="The batch chosen in Import & export, to undo.")
     version = param.Integer(default=0, doc="Bumped when orders change anywhere (LISTEN/NOTIFY).")
     saved = param.Event(doc="This session saved a change (views re-read at once).")
 
@@ -79,6 +80,10 @@ class OrdersState(param.Parameterized):
     def changes_since(self, version: int) -> Changes:
         """Which orders the change feed named after `version`."""
         return self._feed.changes_since(version) if self._feed is not None else ANYTHING
+
+    def open_batch(self, batch_id: str) -> None:
+        """Show a batch in Import & export, where it can be undone (from an order's history)."""
+        self.param.update(order=None, tab="import", batch=batch_id)
 
     def stop_following(self) -> None:
         if self._unsubscribe is not None:

@@ -120,18 +120,25 @@ class BatchUndo(pn.viewable.Viewer):
         self.choice.param.watch(lambda _: self._chosen(), "value")
         self._refused: frozenset[int] = frozenset()
         self._batches: dict[str, Batch] = {}
+        self.choice.param.watch(lambda e: e.new and self.state.param.update(batch=e.new), "value")
+        self.state.param.watch(lambda e: e.new and e.new != self.choice.value and self.refresh(), "batch")
         self.refresh()
 
     def refresh(self) -> None:
+        """The person's latest batches, and the one opened from an order's history if older; the
+        one chosen stays chosen."""
         s = self.state
+        wanted = s.batch or self.choice.value
         try:
             batches = s.orders.recent_batches(s.user)
+            if wanted and wanted not in {b.batch_id for b in batches}:
+                batches += s.orders.batches_by_id([wanted])
         except AppError as exc:
             self.error = exc.message
             return
         self._batches = {b.batch_id: b for b in batches}
         options = {self._label(b): b.batch_id for b in batches}
-        chosen = self.choice.value if self.choice.value in options.values() else next(iter(options.values()), None)
+        chosen = wanted if wanted in self._batches else next(iter(options.values()), None)
         self.choice.param.update(options=options, value=None)    # the browser shows a changed label only
         self.choice.value = chosen                                # for a changed value
         self._chosen()

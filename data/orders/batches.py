@@ -28,15 +28,21 @@ class OrderBatches:
 
     def recent_batches(self, user: str, limit: int = RECENT_BATCHES) -> list[Batch]:
         """This person's latest batches, newest first."""
+        return self._batches("changed_by = :user", {"user": user}, limit)
+
+    def batches_by_id(self, batch_ids: list[str]) -> list[Batch]:
+        return self._batches("batch_id = ANY(:ids)", {"ids": list(batch_ids)}, len(batch_ids))
+
+    def _batches(self, where: str, params: dict, limit: int) -> list[Batch]:
         rows = self.db.rows("order_batches", f"""
             SELECT b.batch_id, b.action, b.changed_at, b.orders, b.changes,
                    EXISTS (SELECT 1 FROM {self.t.audit_log} u WHERE u.action = :undo || b.batch_id) AS undone
             FROM (SELECT batch_id, min(action) AS action, min(changed_at) AS changed_at,
                          count(DISTINCT order_id) AS orders, count(*) AS changes, min(audit_id) AS first
                   FROM {self.t.audit_log}
-                  WHERE batch_id IS NOT NULL AND changed_by = :user
+                  WHERE batch_id IS NOT NULL AND {where}
                   GROUP BY batch_id) AS b
-            ORDER BY b.first DESC LIMIT :limit""", {"user": user, "limit": limit, "undo": f"{REVERT} "})
+            ORDER BY b.first DESC LIMIT :limit""", {**params, "limit": limit, "undo": f"{REVERT} "})
         return [Batch(**row) for row in rows]
 
     def batch_edits(self, batch_id: str) -> dict[int, list[Edit]]:

@@ -125,12 +125,12 @@ class OrderReads:
     def status_history(self, order_id: int) -> pd.DataFrame:
         return self.db.frame("order_status_history", f"""
             SELECT changed_at, from_status, to_status, changed_by FROM {self.t.order_status_history}
-            WHERE order_id = :id ORDER BY changed_at, history_id""", {"id": order_id})
+            WHERE order_id = :id ORDER BY changed_at DESC, history_id DESC""", {"id": order_id})
 
     def audit_trail(self, order_id: int) -> pd.DataFrame:
         return self.db.frame("order_audit", f"""
             SELECT changed_at, changed_by, action, entity, field, old_value, new_value, batch_id
-            FROM {self.t.audit_log} WHERE order_id = :id ORDER BY audit_id""", {"id": order_id})
+            FROM {self.t.audit_log} WHERE order_id = :id ORDER BY audit_id DESC""", {"id": order_id})
 
     @cached("products", 300)
     def products(self) -> pd.DataFrame:

@@ -103,6 +103,11 @@ CREATE TABLE IF NOT EXISTS {{schema}}.audit_log (
     version     INTEGER  -- for orders rows: the order's version after this change
 );
 CREATE INDEX IF NOT EXISTS audit_log_order ON {{schema}}.audit_log (order_id, audit_id);
+-- Batches (bulk actions, imports, undos): a person's latest, one by id, and whether one was undone.
+CREATE INDEX IF NOT EXISTS audit_log_batch ON {{schema}}.audit_log (batch_id) WHERE batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_log_batches_by ON {{schema}}.audit_log (changed_by, audit_id)
+    WHERE batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS audit_log_undo ON {{schema}}.audit_log (action) WHERE action LIKE 'revert %';
 
 -- Who is changing data: the signed-in user the app passes, else the database role.
 CREATE OR REPLACE FUNCTION {{schema}}.current_actor() RETURNS TEXT LANGUAGE sql STABLE AS $$
