@@ -395,7 +395,7 @@ def test_import_checks_the_exported_version_and_duplicates(db, tables, orders):
     target = an_order(db, tables, "pending")
     rows = [f"{target['order_id']},{target['version'] + 1},x", f"{target['order_id']},{target['version']},y"]
     frame = orders.preview_import(csv_of(rows, header="order_id,version,notes")).frame()
-    assert "changed since it was exported" in frame["reasons"].iloc[0]
+    assert f"version {target['version'] + 1} is newer than order {target['order_id']}'s" in frame["reasons"].iloc[0]
     assert "appears more than once" in frame["reasons"].iloc[1]
 
 
@@ -636,6 +636,41 @@ def test_import_without_a_version_compares_with_what_the_preview_showed(db, tabl
         orders.apply_import(EDITOR, preview)
     assert "notes was changed by kim@example.com after you loaded it" in caught.value.reasons["line 2"][0]
     assert orders.order(target["order_id"])["notes"] == "kim, after the preview"
+
+
+def exported_then_changed_by_kim(db, tables, field: str, value: str) -> dict:
+    """An order as a file exported it, then changed by Kim in one field."""
+    target = dict(an_order(db, tables, "pending"))
+    target.update(db.rows("o", f"SELECT notes, discount FROM {tables.orders} WHERE order_id = :id",
+                          {"id": target["order_id"]})[0])
+    change(Orders(db, tables, EditorPolicy(("*",))), "kim@example.com", target["order_id"], field, value)
+    return target
+
+
+def test_an_exported_file_merges_with_a_colleague_s_change_to_other_fields(db, tables, orders):
+    """My file (exported before Kim changed the notes) confirms the order and leaves the notes as
+    they were: the status is applied and Kim's notes are kept; the preview says so."""
+    target = exported_then_changed_by_kim(db, tables, "notes", "kim: call first")
+    line = f"{target['order_id']},{target['version']},confirmed,{target['notes']}"
+    preview = orders.preview_import(csv_of([line], header="order_id,version,status,notes"))
+    assert preview.valid
+    assert preview.frame()["changes"].iloc[0] == "status: pending → confirmed; notes: kept as kim@example.com changed it since your file"
+    assert orders.apply_import(EDITOR, preview) == 1
+    after = orders.order(target["order_id"])
+    assert (after["status"], after["notes"]) == ("confirmed", "kim: call first")
+
+
+def test_an_exported_file_that_changes_the_field_a_colleague_changed_is_refused_with_both_values(db, tables, orders):
+    target = exported_then_changed_by_kim(db, tables, "notes", "kim: call first")
+    line = f"{target['order_id']},{target['version']},mine: leave at the door"
+    preview = orders.preview_import(csv_of([line], header="order_id,version,notes"))
+    assert not preview.valid
+    assert preview.frame()["reasons"].iloc[0] == (
+        f"notes was changed by kim@example.com since your file's version {target['version']} "
+        "(it is now kim: call first; your file has mine: leave at the door)")
+    with pytest.raises(ValidationError):
+        orders.apply_import(EDITOR, preview)
+    assert orders.order(target["order_id"])["notes"] == "kim: call first"
 
 
 # -- undoing a batch ----------------------------------------------------------------------

@@ -243,9 +243,13 @@ class OrderForm(pn.viewable.Viewer):
         except AppError as exc:
             self.param.update(error=f"{exc.message} Nothing was saved.", notice="")
             return
+        seen_version = self._loaded["version"]
         self.load()
         changed = ", ".join(e.field.replace("_", " ") for e in edits)
-        self.param.update(error="", notice=f"Order {self.order_id} saved (version {saved['version']}): {changed}.")
+        merged = s.orders.merged_with(self.order_id, seen_version, saved["version"]) \
+            if saved["version"] > seen_version + 1 else ""
+        self.param.update(error="", notice=f"Order {self.order_id} saved (version {saved['version']}): {changed}"
+                                           + (f", on top of changes made since you opened it by {merged}." if merged else "."))
 
     def _draft(self) -> OrderDraft:
         existing = self.customer_mode.value == "Existing customer"

@@ -205,7 +205,9 @@ class OrdersGrid(pn.viewable.Viewer):
         except AppError as exc:
             self.param.update(error=f"Order {before['order_id']}: {exc.message} Nothing was saved.", notice="")
             return None
-        self.param.update(error="", notice=f"Order {before['order_id']}: {TITLES.get(column, column).lower()} saved.")
+        merged = _merged(s, before["order_id"], before.get("version"), row.get("version"))
+        self.param.update(error="", notice=f"Order {before['order_id']}: {TITLES.get(column, column).lower()} saved"
+                                           + (f", on top of changes made since you loaded it by {merged}." if merged else "."))
         self._show_conflict(None)
         return self._display(row)
 
@@ -279,6 +281,13 @@ class OrdersGrid(pn.viewable.Viewer):
                    pn.Spacer(width=24), bulk, sizing_mode="stretch_width"),
             read_only, stale, pn.Row(show_new, live), outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
             sizing_mode="stretch_width")
+
+
+def _merged(state: OrdersState, order_id: int, seen_version, saved_version) -> str:
+    """Who changed the order between what the person saw and their save, which merged with it."""
+    if seen_version is None or saved_version is None or pd.isna(seen_version) or saved_version <= int(seen_version) + 1:
+        return ""
+    return state.orders.merged_with(order_id, int(seen_version), int(saved_version))
 
 
 def _clock(value) -> str:

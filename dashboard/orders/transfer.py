@@ -87,8 +87,9 @@ class TransferView(pn.viewable.Viewer):
         return pn.Column(
             heading("Export"),
             HTML(html("Every order matching the grid's search and column filters, as CSV (streamed, so large "
-                      "exports start at once). The file can be edited and imported back: its <code>version</code> "
-                      "column lets the import refuse rows changed in the meantime.")),
+                      "exports start at once). The file can be edited and imported back: with its <code>version</code> "
+                      "column, a field someone changed since is kept as they left it, unless your file changes it "
+                      "too (then that row is refused, with both values).")),
             self.export,
             heading("Import updates"),
             HTML(html("Columns: <code>order_id</code> (required) and any of {}. Nothing is written until you "

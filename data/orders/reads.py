@@ -101,6 +101,15 @@ class OrderReads:
                                                       f"WHERE {' AND '.join(clauses)}",
                                   {**params, **bound, "new_ids": sorted(order_ids)}))
 
+    def merged_with(self, order_id: int, seen_version: int, saved_version: int) -> str:
+        """Who changed what in the order between the version a person saw and the one their save
+        made (their change was applied on top): "kim@example.com (status)", or "" if nobody."""
+        rows = self.db.rows("order_merged_with", f"""
+            SELECT changed_by, string_agg(DISTINCT field, ', ') AS fields FROM {self.t.audit_log}
+            WHERE entity = 'orders' AND order_id = :id AND version > :seen AND version < :saved AND field IS NOT NULL
+            GROUP BY changed_by ORDER BY changed_by""", {"id": order_id, "seen": seen_version, "saved": saved_version})
+        return "; ".join(f"{r['changed_by']} ({r['fields']})" for r in rows)
+
     def order(self, order_id: int) -> dict | None:
         """One order with its customer, for the order form."""
         rows = self.db.rows("order", f"""

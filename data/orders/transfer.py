@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import pandas as pd
@@ -29,6 +29,7 @@ class ImportRow:
     changes: dict[str, tuple[object, object]]        # field -> (as the preview showed it, new)
     reasons: list[str]
     version: int | None = None                       # the file's version column, if it has one
+    kept: dict[str, str] = field(default_factory=dict)   # field -> who changed it since the file's version
 
     def edits(self) -> list[Edit]:
         return [Edit(name, seen, new) for name, (seen, new) in self.changes.items()]
@@ -51,7 +52,9 @@ class ImportPreview:
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([{
             "line": r.line, "order_id": r.order_id, "valid": r.valid,
-            "changes": "; ".join(f"{k}: {_show(a)} → {_show(b)}" for k, (a, b) in r.changes.items()) or "no change",
+            "changes": "; ".join([*(f"{k}: {_show(a)} → {_show(b)}" for k, (a, b) in r.changes.items()),
+                                  *(f"{k}: kept as {who} changed it since your file" for k, who in r.kept.items())])
+            or "no change",
             "reasons": "; ".join(r.reasons)} for r in self.rows],
             columns=["line", "order_id", "valid", "changes", "reasons"])
 
@@ -106,11 +109,36 @@ class OrderTransfer:
             FROM {self.t.orders} WHERE order_id = ANY(:ids)""", {"ids": [i for i in ids if i is not None]})
         return ImportPreview(self._check_import(raw_rows, {r["order_id"]: r for r in rows}))
 
+    def _changed_since(self, versions: dict[int, int]) -> dict[int, dict[str, tuple[str, str]]]:
+        """Per order, the fields changed after the given version: the value they had at that
+        version, and who changed them last."""
+        if not versions:
+            return {}
+        rows = self.db.rows("import_changed_since", f"""
+            SELECT a.order_id, a.field, (array_agg(a.old_value ORDER BY a.audit_id))[1] AS was,
+                   (array_agg(a.changed_by ORDER BY a.audit_id DESC))[1] AS changed_by
+            FROM {self.t.audit_log} a
+            JOIN unnest(CAST(:ids AS bigint[]), CAST(:versions AS int[])) AS f(order_id, version)
+              ON a.order_id = f.order_id AND a.version > f.version
+            WHERE a.entity = 'orders' AND a.field IS NOT NULL
+            GROUP BY a.order_id, a.field""", {"ids": list(versions), "versions": list(versions.values())})
+        found: dict[int, dict[str, tuple[str, str]]] = {}
+        for row in rows:
+            found.setdefault(row["order_id"], {})[row["field"]] = (row["was"], row["changed_by"])
+        return found
+
     def _check_import(self, raw_rows, current: dict[int, dict]) -> list[ImportRow]:
+        versions = {}
+        for _, header, values in raw_rows:
+            record = dict(zip(header, values))
+            order_id, version = whole_number(record.get("order_id", "")), whole_number(record.get("version") or "")
+            if order_id in current and version is not None and version < current[order_id]["version"]:
+                versions[order_id] = version
+        since = self._changed_since(versions)
         checked, seen = [], set()
         for line, header, values in raw_rows:
             record = dict(zip(header, values))
-            reasons, changes, version = [], {}, None
+            reasons, changes, version, kept = [], {}, None, {}
             if len(values) != len(header):
                 reasons.append(f"it has {len(values)} fields where the header has {len(header)}")
             order_id = whole_number(record.get("order_id", ""))
@@ -123,33 +151,50 @@ class OrderTransfer:
             else:
                 seen.add(order_id)
                 row = current[order_id]
+                wanted = {name: record[name] for name in ORDER_FIELDS if name in record
+                          and (record[name] != "" or name == "notes") and not same_value(name, record[name], row[name])}
                 if record.get("version"):
                     version = whole_number(record["version"])
                     if version is None:
                         reasons.append(f"version '{record['version']}' is not a whole number")
-                    elif version != row["version"]:
-                        reasons.append(f"order {order_id} changed since it was exported "
-                                       f"(version {version}, now {row['version']})")
-                wanted = {name: record[name] for name in ORDER_FIELDS if name in record
-                          and (record[name] != "" or name == "notes") and not same_value(name, record[name], row[name])}
+                    elif version > row["version"]:
+                        reasons.append(f"version {version} is newer than order {order_id}'s ({row['version']})")
+                    else:
+                        kept = self._merge(wanted, since.get(order_id, {}), row, version, reasons)
                 try:
                     order, _, _ = final_order(row, wanted, self.product_skus)     # the same rule as the form
                     changes = {name: (row[name], value) for name, value in order.items()
                                if not same_value(name, value, row[name])}
                 except ValidationError as exc:
                     reasons.append(exc.message)
-            checked.append(ImportRow(line, order_id, changes, reasons, version))
+            checked.append(ImportRow(line, order_id, changes, reasons, version, kept))
         return checked
+
+    @staticmethod
+    def _merge(wanted: dict, since: dict[str, tuple[str, str]], row: dict, version: int, reasons: list[str]
+               ) -> dict[str, str]:
+        """A row of a file exported at `version`, against the changes made since (`since`): a field
+        the file leaves as it was then keeps the newer value (dropped from `wanted`); a field both
+        changed is a reason, with both values. Returns the fields kept, and who changed them."""
+        kept = {}
+        for name, (was, changed_by) in since.items():
+            if name not in wanted:
+                continue
+            if same_value(name, wanted[name], was):
+                kept[name] = changed_by
+                del wanted[name]
+            else:
+                reasons.append(f"{name} was changed by {changed_by} since your file's version {version} "
+                               f"(it is now {_show(row[name])}; your file has {_show(wanted[name])})")
+        return kept
 
     def apply_import(self, user: str, preview: ImportPreview) -> int:
         """Apply a previewed import in one transaction: each change is compared with the value the
-        preview showed (and a row with a version column with that version), then checked against
-        the order as it will be. All rows or none."""
+        preview showed, then checked against the order as it will be. All rows or none."""
         if not preview.valid:
             raise ValidationError(preview.problem or "Fix the rows marked invalid before applying.")
         batch = {f"line {r.line}": (r.order_id, r.edits()) for r in preview.rows if r.changes}
-        versions = {f"line {r.line}": r.version for r in preview.rows if r.changes and r.version is not None}
-        return self._apply_all("import_orders", user, "import", batch, versions=versions,
+        return self._apply_all("import_orders", user, "import", batch,
                                what="rows (the orders changed since the preview)")
 
     def check_export(self, search: str | None, filters: tuple) -> None:

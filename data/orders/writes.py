@@ -128,7 +128,7 @@ class OrderWrites:
         return self.set_status(user, targets, "cancelled")
 
     def _apply_all(self, name: str, user: str, action: str, batch: dict[str, tuple[int, list[Edit]]], *,
-                   what: str, versions: dict[str, int] | None = None, undo: bool = False) -> int:
+                   what: str, undo: bool = False) -> int:
         """Edits to many orders (key -> (order id, edits)) in one transaction and one audited batch:
         all are applied, or none and each refusal is said (BulkRefused). Returns how many changed."""
         batch_id = str(uuid.uuid4())
@@ -142,9 +142,7 @@ class OrderWrites:
             locked = self._lock(conn, order_ids)                      # in one lock order: no deadlocks
             for key, (order_id, edits) in batch.items():
                 try:
-                    expected = (versions or {}).get(key)
-                    changed += self._apply(conn, order_id, locked.get(order_id), edits, expected_version=expected,
-                                           alike=alike, undo=undo)
+                    changed += self._apply(conn, order_id, locked.get(order_id), edits, alike=alike, undo=undo)
                 except OrderConflict as conflict:
                     reasons[key] = [conflict.reason]
                 except ValidationError as exc:
@@ -156,8 +154,7 @@ class OrderWrites:
         return changed
 
     def _apply(self, conn: Connection, order_id: int, row: dict | None, edits: list[Edit], *,
-               expected_version: int | None = None, alike: dict[tuple, list[int]] | None = None,
-               undo: bool = False) -> bool:
+               alike: dict[tuple, list[int]] | None = None, undo: bool = False) -> bool:
         """The write rule for one order, given its row as locked in this transaction (None if there
         is no such order); True if anything was (or, in `alike`, will be) written. With `alike`, an
         order whose change is a plain update of its own fields is added there (the values -> the
@@ -168,10 +165,6 @@ class OrderWrites:
             raise ValidationError(f"{', '.join(unknown)} cannot be edited.")
         if row is None:
             raise ValidationError(f"Order {order_id} does not exist.")
-        if expected_version is not None and row["version"] != int(expected_version):
-            raise OrderConflict(order_id, [{**self._last_change(conn, row, "version"), "field": "the order",
-                                            "old_value": f"version {expected_version}",
-                                            "new_value": f"version {row['version']}"}], None)
         now = self._now(conn, row, {e.field for e in edits})
         stale = [e for e in edits if not same_value(e.field, e.seen, now[e.field])]
         if stale:
@@ -216,8 +209,6 @@ class OrderWrites:
                 "key": row["customer_id"], "field": CUSTOMER_COLUMN[field]}
         elif field == ITEMS:
             where, params = "entity = 'order_items' AND order_id = :id", {"id": row["order_id"]}
-        elif field == "version":
-            where, params = "entity = 'orders' AND order_id = :id", {"id": row["order_id"]}
         else:
             where, params = "entity = 'orders' AND order_id = :id AND field = :field", {"id": row["order_id"],
                                                                                            "field": field}
