@@ -65,7 +65,6 @@ class OrdersGrid(pn.viewable.Viewer):
     live = param.String(default="", doc="Who changed which orders on this page just now.")
     new_orders = param.Integer(default=0, doc="New orders matching the grid's filters since it was read.")
 
-
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from contextlib import contextmanager
 from dataclasses import replace
 from urllib.parse import urlencode
@@ -37,30 +36,17 @@ class OrdersState(param.Parameterized):
         self.orders = orders
         self._unsubscribe = None
         self._feed = feed
-        self._writes = 0                  # this session's writes under way
-        self._own_write = -1e9            # when the last one ended
         if feed is not None:
             self._follow(feed)
 
-    OWN_ECHO_SECONDS = 3.0   # a notification this soon after our own write is our own write's echo
-
     @contextmanager
     def writing(self, *, reread: bool = True):
-        """Around this session's own write. News of it from the change feed is not news: the writer
-        announces it at once, which can reach this session before the write has returned, and
-        PostgreSQL echoes it a moment later. After a write that succeeded, views re-read (unless the
-        caller shows the new values itself)."""
-        self._writes += 1
-        try:
-            yield
-        finally:
-            self._writes -= 1
-            self._own_write = time.monotonic()
+        """Around this session's own write: after one that succeeded, views re-read (unless the
+        caller shows the new values itself). News of it from the change feed is not news: the grid
+        tells others' changes by who made them."""
+        yield
         if reread:
             self.param.trigger("saved")
-
-    def changed_by_others(self) -> bool:
-        return self._writes == 0 and time.monotonic() - self._own_write > self.OWN_ECHO_SECONDS
 
     @property
     def can_edit(self) -> bool:
