@@ -247,6 +247,8 @@ class SqlTable(pn.viewable.Viewer):
         self._on_edit = on_edit
         self._shown: list[dict] = []                 # the rows as last sent: what an edit changes from
         self._replaced: dict[tuple, tuple] = {}      # (key, column) -> (value before, when) of live updates
+        self._touched: dict[object, float] = {}      # key -> when a cell of its row was last clicked
+        self.held: set = set()                       # keys of rows a live update left alone, for the next
         self.key = key
         tabulator.setdefault("layout", "fit_data_stretch")
         tabulator["stylesheets"] = [*tabulator.get("stylesheets", []), LIVE_CHANGE_CSS]
@@ -256,6 +258,7 @@ class SqlTable(pn.viewable.Viewer):
             configuration={"filterMode": "remote", "sortMode": "remote"}, **tabulator)
         if on_edit is not None:
             self.table.on_edit(self._edited)
+            self.table.on_click(self._clicked)
         self.pages = pmui.Pagination(count=1, value=0, width=420)
         self.caption = Text("", margin=(10, 12))
         self.table.param.watch(self._on_sort, "sorters")
@@ -284,6 +287,12 @@ class SqlTable(pn.viewable.Viewer):
         rows = self.table.value
         self.selected_keys = [_plain(rows.iloc[i][self.key]) for i in event.new if i < len(rows)]
 
+    def _clicked(self, event) -> None:
+        """A click in a row may start an edit there: live updates leave the row alone until the edit
+        is handled (the browser drops a cell's editor when its row is updated under it)."""
+        if event.row < len(self._shown):
+            self._touched[self._shown[event.row].get(self.key)] = time.monotonic()
+
     def _edited(self, event) -> None:
         # What this table last showed, not Tabulator's `event.old`, which can come from an earlier page.
         old = self._seen(event.row, event.column)
@@ -299,6 +308,7 @@ class SqlTable(pn.viewable.Viewer):
 
         after = self._on_edit(before, event.column, value)
         self.replace_row(event.row, after if after is not None else before)
+        self._touched.pop(before.get(self.key), None)
 
     def replace_row(self, position: int, values: dict) -> None:
         """Show `values` in the row at `position` (only the table's own columns)."""
@@ -308,6 +318,7 @@ class SqlTable(pn.viewable.Viewer):
         self.table.patch(changes)
 
     LIVE_GRACE = 10.0      # seconds after a live update in which an edit of that cell started before it
+    EDIT_GRACE = 30.0      # seconds after a click in a row during which live updates leave it alone
 
     def _seen(self, position: int, column: str):
         """What the person saw in the cell: the value before a live update of the last few seconds
@@ -327,12 +338,21 @@ class SqlTable(pn.viewable.Viewer):
         frame, positions = self.table.value, {r.get(self.key): i for i, r in enumerate(self._shown)}
         patch: dict[str, list] = {}
         changed = []
+        now = time.monotonic()
         for row in rows:
-            position = positions.get(_plain(row.get(self.key)))
+            key = _plain(row.get(self.key))
+            position = positions.get(key)
             if position is None:
                 continue
+            if now - self._touched.get(key, -1e9) < self.EDIT_GRACE:
+                self.held.add(key)
+                continue
+            self.held.discard(key)
             shown = self._shown[position]
-            columns = [c for c in frame.columns if c in row and not _same(_plain(row[c]), shown.get(c))]
+            # A cell whose typed value has landed but whose edit is not handled yet is left alone:
+            # the edit is then checked against what was shown, and the colleague's value is a conflict.
+            columns = [c for c in frame.columns if c in row and not _same(_plain(row[c]), shown.get(c))
+                       and _same(_plain(frame[c].iloc[position]), shown.get(c))]
             for column in columns:
                 self._replaced[(shown[self.key], column)] = (shown.get(column), time.monotonic())
                 shown[column] = _plain(row[column])
@@ -381,6 +401,8 @@ class SqlTable(pn.viewable.Viewer):
             self.table.value = page.rows.copy()   # Tabulator edits its value in place: never share
             self._shown = [{k: _plain(v) for k, v in row.items()} for row in page.rows.to_dict("records")]
             self._replaced.clear()
+            self._touched.clear()
+            self.held.clear()
             if self.table.style is not None:
                 self.table.style.clear()          # highlights belong to the page they were made on
             self.pages.param.update(count=page.pages, value=page.page - 1)

@@ -96,8 +96,9 @@ def test_stored_markup_in_orders_products_and_cities_shows_as_text(served, page)
     page.locator(".card .label", has_text="Protect").first.wait_for()
     page.get_by_text(IMG).first.wait_for()                    # the planted city in a quadrant card
     page.get_by_role("tab", name="Orders", exact=True).click()
-    page.get_by_text(IMG).first.wait_for()                    # the customer's name in the grid
-    page.get_by_text(SCRIPT).first.wait_for()                 # the order's note
+    # In the grid's cells: the Marketplace's quadrant cards, hidden once Orders shows, name the city too.
+    page.locator(".tabulator-cell").get_by_text(IMG).first.wait_for()     # the customer's name in the grid
+    page.locator(".tabulator-cell").get_by_text(SCRIPT).first.wait_for()  # the order's note
     page.locator('.tabulator-cell[tabulator-field="order_id"]').first.click()
     page.get_by_role("dialog").wait_for()
     assert page.get_by_role("dialog").get_by_label("Customer name").input_value() == IMG

@@ -104,6 +104,23 @@ def test_my_stale_edit_of_a_cell_that_just_changed_is_a_conflict_not_an_overwrit
                      {"id": order_id}) == "mine: leave at the door"
 
 
+def test_a_row_i_clicked_into_is_left_alone_until_my_edit_is_handled(live_grid, db, tables):
+    """The browser drops a cell's editor when its row is updated under it: a row I clicked into
+    keeps what it showed while Ana's change arrives; my save is then a conflict, and the row shows
+    her value."""
+    grid = live_grid
+    frame = grid.table.table.value
+    order_id = int(frame["order_id"].iloc[0])
+    grid.table._clicked(SimpleNamespace(row=0, column="notes"))
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'Ana: fragile' WHERE order_id = :id", id=order_id)
+    assert eventually(lambda: order_id in grid.table.held)
+    assert first_row(grid)["notes"] != "Ana: fragile"
+    frame.at[frame.index[0], "notes"] = "mine: typed while she saved"
+    grid.table._edited(SimpleNamespace(column="notes", row=0, value="mine: typed while she saved", old=None))
+    assert grid.conflict_box.visible and first_row(grid)["notes"] == "Ana: fragile"
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "Ana: fragile"
+
+
 def test_my_own_edit_is_not_news(live_grid, db, tables):
     """My save reaches my grid through the feed too: nothing is marked and no line speaks of it."""
     grid = live_grid

@@ -158,11 +158,11 @@ class OrdersGrid(pn.viewable.Viewer):
         a line says who changed what. This session's own saves are not news."""
         s = self.state
         on_page = self.table.keys() if updated is None else self.table.keys() & updated
-        if not on_page:
+        held = self.table.held & self.table.keys() - on_page          # left alone last time: read again
+        if not on_page and not held:
             return
-        if updated is None:
-            rows = self._shown_as_grid(s.orders.grid_rows(on_page))
-        else:                                 # read once for every grid of this process
+        rows = self._shown_as_grid(s.orders.grid_rows(on_page | held)) if updated is None or held else []
+        if updated is not None and not held:  # read once for every grid of this process
             burst = s.orders.changed_rows(version, updated, self._shown_as_grid)
             rows = [burst[key] for key in on_page if key in burst]
 
