@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.orders.form import OrderForm
-from dashboard.orders.grid import OrdersGrid
+from dashboard.orders.grid import TITLES, OrdersGrid
 from dashboard.orders.state import OrdersState
 from dashboard.state import AppState
 from data.order_rules import same_value
@@ -92,7 +92,8 @@ def act(person: Person, step: tuple) -> tuple[str, Claim] | None:
         if after is not None:
             person.grid.table.replace_row(position, after)
         claim = Claim(person.who, order_id, {column: value}, {column: row[column]})
-        return ("saved" if person.grid.notice.endswith("saved.") else "refused"), claim
+        # "notes saved." or "notes saved, on top of changes made since you loaded it by …"
+        return ("saved" if f": {TITLES[column].lower()} saved" in person.grid.notice else "refused"), claim
     elif kind == "form":
         form = person.forms.get(order_id)
         if form is None or form.missing:
