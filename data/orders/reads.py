@@ -64,9 +64,13 @@ class OrderReads:
         where, params = self._search(search)
         return self.listing.fetch(self.db, query, where=where, params=params, count_cap=10_000)
 
-    def grid_row(self, order_id: int, conn: Connection | None = None) -> dict | None:
+    def _grid_select(self) -> str:
+        """The grid's columns, as its pages read them, from the listing's source."""
         select = ", ".join(f"{c.sql} AS {quote(n)}" for n, c in self.listing.columns.items())
-        sql = f"SELECT {select} FROM {self.listing.source} WHERE o.order_id = :id"
+        return f"SELECT {select} FROM {self.listing.source}"
+
+    def grid_row(self, order_id: int, conn: Connection | None = None) -> dict | None:
+        sql = f"{self._grid_select()} WHERE o.order_id = :id"
         if conn is not None:
             row = conn.execute(text(sql), {"id": order_id}).mappings().first()
         else:
@@ -75,9 +79,8 @@ class OrderReads:
 
     def grid_rows(self, order_ids) -> list[dict]:
         """The grid's rows of these orders as they are now (an open page that others changed)."""
-        select = ", ".join(f"{c.sql} AS {quote(n)}" for n, c in self.listing.columns.items())
-        rows = self.db.rows("order_grid_rows", f"SELECT {select} FROM {self.listing.source} "
-                                               "WHERE o.order_id = ANY(:ids)", {"ids": sorted(order_ids)})
+        rows = self.db.rows("order_grid_rows", f"{self._grid_select()} WHERE o.order_id = ANY(:ids)",
+                            {"ids": sorted(order_ids)})
         return [_as_grid_holds(row) for row in rows]
 
     def changed_rows(self, version: int, order_ids: frozenset[int], shape=lambda rows: rows) -> dict[int, dict]:
