@@ -277,15 +277,16 @@ CELL_VALUE_WAIT = 2.0       # seconds a table's edit handler waits for the cell'
 MESSAGE_LAYOUT_PAUSE = 0.4  # seconds the browser needs to lay out a new chat message
 
 
-def typed_cell_value(read: Callable[[], object], old, same: Callable[[object, object], bool],
+def typed_cell_value(read: Callable[[], tuple[object, object]], same: Callable[[object, object], bool],
                      wait: float = CELL_VALUE_WAIT):
     """The value an edited cell now holds. With a thread pool Panel can run a table's edit handler
-    before the cell's new data has arrived (Panel 1.9 and 1.10): on a worker thread, wait until
-    `read()` differs from `old` (at most `wait` seconds); on the main thread the data is there."""
+    before the cell's new data has arrived (Panel 1.9 and 1.10): `read()` gives the cell's data and
+    what the table last sent there; on a worker thread, wait until they differ (at most `wait`
+    seconds); on the main thread the data is there."""
     deadline = time.monotonic() + wait
     while True:
-        value = read()
-        if not same(value, old) or threading.current_thread() is threading.main_thread() \
+        value, sent = read()
+        if not same(value, sent) or threading.current_thread() is threading.main_thread() \
                 or time.monotonic() > deadline:
             return value
         time.sleep(0.01)

@@ -248,7 +248,8 @@ class SqlTable(pn.viewable.Viewer):
         self._shown: list[dict] = []                 # the rows as last sent: what an edit changes from
         self._replaced: dict[tuple, tuple] = {}      # (key, column) -> (value before, when) of live updates
         self._touched: dict[object, float] = {}      # key -> when a cell of its row was last clicked
-        self.held: set = set()                       # keys of rows a live update left alone, for the next
+        self.held: set = set()                       # keys of rows a live update left alone (read again next)
+        self._lock = threading.Lock()                # a live update against an edit's wait for its data
         self.key = key
         tabulator.setdefault("layout", "fit_data_stretch")
         tabulator["stylesheets"] = [*tabulator.get("stylesheets", []), LIVE_CHANGE_CSS]
@@ -294,12 +295,11 @@ class SqlTable(pn.viewable.Viewer):
             self._touched[self._shown[event.row].get(self.key)] = time.monotonic()
 
     def _edited(self, event) -> None:
+        value = self._typed(event.row, event.column)
         # What this table last showed, not Tabulator's `event.old`, which can come from an earlier page.
         old = self._seen(event.row, event.column)
-        value = upstream_fixes.typed_cell_value(lambda: _plain(self.table.value[event.column].iloc[event.row]),
-                                                old, _same)
         before = {**self._shown[event.row], event.column: old}      # what the save is checked against
-        if _same(value, old):
+        if _same(value, self._shown[event.row][event.column]):
             if threading.current_thread() is not threading.main_thread():    # waited, and it never came
                 log.warning("edit not received table=%s column=%s", self.key, event.column)
                 self.message = "Your change did not reach the server, so nothing was saved: please make it again."
@@ -310,12 +310,22 @@ class SqlTable(pn.viewable.Viewer):
         self.replace_row(event.row, after if after is not None else before)
         self._touched.pop(before.get(self.key), None)
 
+    def _typed(self, position: int, column: str):
+        """What the person typed: the cell's data once it differs from what this table last sent
+        there. Read together with the sent value, under the lock a live update holds while it
+        changes both, so a colleague's value arriving meanwhile is never taken for the typed one."""
+        def read() -> tuple:
+            with self._lock:
+                return _plain(self.table.value[column].iloc[position]), self._shown[position][column]
+        return upstream_fixes.typed_cell_value(read, _same)
+
     def replace_row(self, position: int, values: dict) -> None:
         """Show `values` in the row at `position` (only the table's own columns)."""
-        frame = self.table.value
-        changes = {c: [(frame.index[position], v)] for c, v in values.items() if c in frame.columns}
-        self._shown[position].update({c: _plain(v) for c, v in values.items() if c in frame.columns})
-        self.table.patch(changes)
+        with self._lock:
+            frame = self.table.value
+            changes = {c: [(frame.index[position], v)] for c, v in values.items() if c in frame.columns}
+            self._shown[position].update({c: _plain(v) for c, v in values.items() if c in frame.columns})
+            self.table.patch(changes)
 
     LIVE_GRACE = 10.0      # seconds after a live update in which an edit of that cell started before it
     EDIT_GRACE = 30.0      # seconds after a click in a row during which live updates leave it alone
@@ -335,6 +345,22 @@ class SqlTable(pn.viewable.Viewer):
         shown cells differ is updated there, and the cells `mark(row, changed columns)` names are
         given the `live-change` animation (the table's stylesheet defines it), in the same patch.
         Returns (row, changed columns) of each."""
+        with self._lock:      # against an edit's wait, which reads the cell and what was sent together
+            changed, patch = self._take_changes(rows)
+            if not patch:
+                return []
+            if mark is not None and self.table.style is not None:
+                # Panel has no public way to restyle cells; a patch re-sends the table's styles with it.
+                self.table.style.clear()
+                index = self.table.value.index
+                for position, row, columns in changed:
+                    if marked := mark(row, columns):
+                        self.table.style.set_properties(subset=([index[position]], marked), **LIVE_CHANGE)
+            self.table.patch(patch)
+        return [(row, columns) for _, row, columns in changed]
+
+    def _take_changes(self, rows: list[dict]) -> tuple[list[tuple[int, dict, list[str]]], dict[str, list]]:
+        """Which shown cells of `rows` to update, recorded as shown, and the patch that shows them."""
         frame, positions = self.table.value, {r.get(self.key): i for i, r in enumerate(self._shown)}
         patch: dict[str, list] = {}
         changed = []
@@ -354,21 +380,12 @@ class SqlTable(pn.viewable.Viewer):
             columns = [c for c in frame.columns if c in row and not _same(_plain(row[c]), shown.get(c))
                        and _same(_plain(frame[c].iloc[position]), shown.get(c))]
             for column in columns:
-                self._replaced[(shown[self.key], column)] = (shown.get(column), time.monotonic())
+                self._replaced[(shown[self.key], column)] = (shown.get(column), now)
                 shown[column] = _plain(row[column])
                 patch.setdefault(column, []).append((frame.index[position], row[column]))
             if columns:
                 changed.append((position, row, columns))
-        if not patch:
-            return []
-        if mark is not None and self.table.style is not None:
-            # Panel has no public way to restyle cells; a patch re-sends the table's styles with it.
-            self.table.style.clear()
-            for position, row, columns in changed:
-                if marked := mark(row, columns):
-                    self.table.style.set_properties(subset=([frame.index[position]], marked), **LIVE_CHANGE)
-        self.table.patch(patch)
-        return [(row, columns) for _, row, columns in changed]
+        return changed, patch
 
     def keys(self) -> set:
         """The keys of the rows on the page."""

@@ -104,6 +104,29 @@ def test_my_stale_edit_of_a_cell_that_just_changed_is_a_conflict_not_an_overwrit
                      {"id": order_id}) == "mine: leave at the door"
 
 
+def test_a_colleague_s_value_that_lands_before_my_typed_one_is_not_saved_as_mine(live_grid, db, tables):
+    """Ana's change reaches my row, then my edit is handled on a worker thread before what I typed
+    has arrived: the handler waits for my value, never takes hers for it, and my save is a
+    conflict that re-applies what I typed."""
+    grid = live_grid
+    frame = grid.table.table.value
+    order_id = int(frame["order_id"].iloc[0])
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'Ana: fragile' WHERE order_id = :id", id=order_id)
+    assert eventually(lambda: first_row(grid)["notes"] == "Ana: fragile")
+
+    def typed_value_arrives():
+        time.sleep(0.2)
+        frame.at[frame.index[0], "notes"] = "mine: typed"
+    threading.Thread(target=typed_value_arrives).start()
+    handler = threading.Thread(target=grid.table._edited, args=(SimpleNamespace(column="notes", row=0, old=None),))
+    handler.start()
+    handler.join()
+    assert grid.conflict_box.visible and "mine: typed" in grid.conflict.object
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "Ana: fragile"
+    grid._reapply()
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "mine: typed"
+
+
 def test_a_row_i_clicked_into_is_left_alone_until_my_edit_is_handled(live_grid, db, tables):
     """The browser drops a cell's editor when its row is updated under it: a row I clicked into
     keeps what it showed while Ana's change arrives; my save is then a conflict, and the row shows
