@@ -157,6 +157,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     from data.periodic import Periodic
     from data.marketplace import Marketplace
     from data.orders import Orders
+    from data.presence import CHANNEL as PRESENCE_CHANNEL, Presence
     from data.processes import BEAT_EVERY, Processes
     from data.refresh import CHANNEL as REFRESH_CHANNEL, Refresh
 
@@ -185,10 +186,12 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                       feed=ChangeFeed(backend.db, REFRESH_CHANNEL).start())
     background.append(refresh.feed)
     processes = Processes(backend.db, backend.tables)
+    presence = Presence(backend.db, backend.tables, feed=ChangeFeed(backend.db, PRESENCE_CHANNEL).start())
+    background.append(presence.feed)
     holder: dict = {}
     context = AppContext(monitor=monitor, marketplace=marketplace, orders=orders, catalog=catalog, refresh=refresh,
                          assistant=assistant, feed=feed, insights=insights, verified=verified,
-                         history=History(backend.db, backend.tables), processes=processes,
+                         history=History(backend.db, backend.tables), processes=processes, presence=presence,
                          costs=AssistantCosts(backend.db, backend.tables, timezone=settings.timezone,
                                               budget_per_minute=settings.genie_per_minute),
                          dashboard_links=dashboard_links(settings),
@@ -201,8 +204,11 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
                       websocket_origin=list(settings.websocket_origins), show=False, start=False,
                       verbose=False, title=TITLE, extra_patterns=routes(monitor, orders, context.marketplace))
     holder["server"] = server
-    background.append(Periodic(lambda: processes.beat(monitor.own_figures(sessions=context.session_count())),
-                               every=BEAT_EVERY, first_after=1.0, name="heartbeat").start())
+
+    def heartbeat() -> None:
+        processes.beat(monitor.own_figures(sessions=context.session_count()))
+        presence.renew()
+    background.append(Periodic(heartbeat, every=BEAT_EVERY, first_after=1.0, name="heartbeat").start())
     embed = context.dashboard_links[0] if context.dashboard_links else None
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
     upstream_fixes.quiet_writes_to_closed_tabs(server.io_loop.asyncio_loop)

@@ -20,6 +20,7 @@ from data.health import Monitor
 from data.insights import Insights
 from data.marketplace import DATE_RANGES, Marketplace
 from data.orders import Orders
+from data.presence import Presence
 from data.processes import Processes
 from data.refresh import Refresh
 
@@ -60,6 +61,7 @@ class AppContext:
     feed: ChangeFeed | None = None
     refresh: Refresh | None = None
     processes: Processes | None = None
+    presence: Presence | None = None
     insights: Insights | None = None
     history: History | None = None
     costs: AssistantCosts | None = None
@@ -124,7 +126,8 @@ def _page(context: AppContext) -> pmui.Page:
     assistant = assistant_for_session(context.assistant, settings, pn.state.headers, app.user)
     views = {"marketplace": lambda: MarketplaceView(state=linked(MarketplaceState, "marketplace", context.marketplace,
                                                                          context.refresh)),
-             "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed)),
+             "orders": lambda: OrdersView(state=linked(OrdersState, "orders", context.orders, context.feed,
+                                                       context.presence)),
              "catalog": lambda: CatalogView(state=linked(CatalogState, "catalog", context.catalog)),
              "assistant": lambda: AssistantView(state=linked(AssistantState, "assistant", assistant, context.insights,
                                                                  context.history, context.verified),

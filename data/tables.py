@@ -20,7 +20,7 @@ RETAIL_TABLES = ("customers", "products", "orders", "order_items", "order_status
 FASHION_TABLES = ("productsdb", "usersdb", "product_image_embeddingsdb", "user_style_featuresdb")
 APP_TABLES = ("app_meta", "assistant_log", "assistant_feedback", "insights", "insight_runs", "insight_baseline",
               "conversations", "assistant_turns", "verified_questions", "verified_runs", "verified_checks",
-              "genie_sends", "answer_cache", "app_processes")
+              "genie_sends", "answer_cache", "app_processes", "presence")
 
 
 def quote(identifier: str) -> str:

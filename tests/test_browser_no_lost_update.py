@@ -164,3 +164,20 @@ def test_a_bulk_change_is_undone_from_its_batch_and_a_colleague_sees_both(served
     bo_status.get_by_text("pending").wait_for(timeout=2000)
     ana.screenshot(path="tests/artifacts/undo-batch.png")
     assert ana.console_errors == [] and bo.console_errors == []
+
+
+def test_bo_sees_ana_editing_the_order_he_has_open(served, two_people, sql):
+    """Ana opens an order's form and types in its notes; Bo, with the order on his grid, sees that
+    she has it open and then that she is editing its notes; when she closes it, the line goes."""
+    ana, bo = two_people
+    order_id = pick(sql, "pending", 9)
+    open_order_in_grid(bo, served, order_id)
+    dialog = open_form(ana, served, order_id)
+    bo.get_by_text(f"ana@example.com has #{order_id} open").wait_for(timeout=3000)
+    dialog.get_by_label("Notes").fill("Ana is writing this")
+    dialog.get_by_label("Notes").blur()
+    bo.get_by_text(f"ana@example.com is editing #{order_id} notes").wait_for(timeout=3000)
+    bo.screenshot(path="tests/artifacts/presence-in-grid.png")
+    dialog.get_by_role("button", name="close").click()
+    bo.get_by_text(f"ana@example.com is editing #{order_id} notes").wait_for(state="detached", timeout=3000)
+    assert ana.console_errors == [] and bo.console_errors == []

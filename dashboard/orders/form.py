@@ -32,6 +32,7 @@ class OrderForm(pn.viewable.Viewer):
     error = param.String(default="")
     notice = param.String(default="")
     missing = param.Boolean(default=False, doc="The order does not exist: only the message is shown.")
+    here = param.String(default="", doc="Who else has this order open, and what they are editing.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -77,12 +78,19 @@ class OrderForm(pn.viewable.Viewer):
         self._history: OrderHistory | None = None          # built when its tab is first opened
         self._loaded: dict = {}
         self._seen: dict = {}                               # each field as the form showed it
+        self._editing: tuple[str, ...] = ()                 # the fields others are told this form edits
         self.load()
+        if self.order_id:
+            for widget in self._field_widgets():
+                widget.param.watch(lambda e: self._tell_what_is_edited(), "value")
+            s.param.watch(lambda e: self._show_who_is_here(), "presence_version")
+            self._show_who_is_here()
 
     # -- loading --------------------------------------------------------------------------
 
     def load(self) -> None:
         s = self.state
+        self._seen = {}                       # until loaded, no field counts as edited
         self.param.update(error="", notice="")
         for widget in (self.customer_name, self.customer_email, self.customer_address, self.shipping_address, self.discount,
                        self.shipping_fee, self.notes):
@@ -172,6 +180,8 @@ class OrderForm(pn.viewable.Viewer):
             shown = "–"
         self.totals.object = html("Items {} + shipping − discount = <b>{}</b> (checked again when you save)",
                                   fmt.money(subtotal), shown)
+        if self.order_id:
+            self._tell_what_is_edited()        # the items may have changed
 
     # -- saving ---------------------------------------------------------------------------
 
@@ -194,6 +204,24 @@ class OrderForm(pn.viewable.Viewer):
                 widget.param.update(error_state=True, helper_text=exc.message)
                 wrong = True
         return wrong
+
+    def _field_widgets(self) -> tuple:
+        return (self.customer_name, self.customer_email, self.customer_address, self.shipping_address,
+                self.status, self.discount, self.shipping_fee, self.notes)
+
+    def _tell_what_is_edited(self) -> None:
+        """Others at this order see which fields this form has changed and not yet saved."""
+        if self.missing or not self._seen:
+            return
+        fields = tuple(e.field for e in self.edits())
+        if fields != self._editing:
+            self._editing = fields
+            self.state.be_at(self.order_id, "form", fields)
+
+    def _show_who_is_here(self) -> None:
+        others = self.state.others_at([self.order_id])
+        self.here = "; ".join(sorted({f"{h.user} is editing {', '.join(f.replace('_', ' ') for f in h.fields)}"
+                                      if h.fields else f"{h.user} has this order open too" for h in others}))
 
     def _lines(self) -> list[tuple]:
         return [(r.sku, r.quantity, r.unit_price) for r in self.items.value.itertuples()]
@@ -276,8 +304,10 @@ class OrderForm(pn.viewable.Viewer):
     # -- layout ---------------------------------------------------------------------------
 
     def __panel__(self):
+        here = HTML(self.param.here, styles={"font-size": ".875rem", "color": "#0277bd"},
+                    css_classes=["who-is-here"], visible=self.param.here.rx() != "")
         details = pn.Column(
-            self.facts, outcome_alerts(self.param.error, self.param.notice),
+            self.facts, here, outcome_alerts(self.param.error, self.param.notice),
             self.customer_mode, pn.Row(self.find, self.matches),
             pn.Row(self.customer_name, self.customer_email), self.customer_address,
             pn.Row(self.shipping_address, self.status),

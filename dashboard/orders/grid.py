@@ -64,6 +64,7 @@ class OrdersGrid(pn.viewable.Viewer):
     changed_elsewhere = param.Boolean(default=False, doc="Orders were added that the grid cannot count.")
     live = param.String(default="", doc="Who changed which orders on this page just now.")
     new_orders = param.Integer(default=0, doc="New orders matching the grid's filters since it was read.")
+    here = param.String(default="", doc="Who else has an order of this page open or is editing it now.")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -78,6 +79,8 @@ class OrdersGrid(pn.viewable.Viewer):
         # Clicking an order number opens the order form.
         self.table.table.on_click(lambda e: s.param.update(order=int(self.table.table.value.iloc[e.row]["order_id"])),
                                   column="order_id")
+        if s.can_edit:
+            self.table.table.on_click(self._editing)
         self.problems = HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
         self.conflict = HTML("", sizing_mode="stretch_width")
         self.reapply = pmui.Button(label="Re-apply my change", variant="contained", color="warning", size="small")
@@ -102,6 +105,8 @@ class OrdersGrid(pn.viewable.Viewer):
         s.param.watch(lambda e: self.reload(), "search")
         s.param.watch(self._on_version, "version")
         s.param.watch(lambda e: self.table.refresh(), "saved")
+        s.param.watch(lambda e: self._show_who_is_here(), "presence_version")
+        self.table.param.watch(lambda e: self._show_who_is_here(), "page")
         self._version_seen = s.feed_version()
         self._live_at, self._live_due = -1e9, False
         self.table.refresh()
@@ -175,6 +180,18 @@ class OrdersGrid(pn.viewable.Viewer):
         if said:
             self.live = "; ".join(said[:5]) + (f"; and {len(said) - 5} more" if len(said) > 5 else "")
 
+    def _editing(self, event) -> None:
+        """A click in an editable cell may start an edit: others see who is editing which field
+        of the order until the edit is handled, or for as long as live updates hold the row."""
+        if EDITORS.get(event.column) is None or event.row >= len(self.table.table.value):
+            return
+        order_id = int(self.table.table.value["order_id"].iloc[event.row])
+        self.state.be_at(order_id, "grid", (event.column,), for_seconds=SqlTable.EDIT_GRACE)
+
+    def _show_who_is_here(self) -> None:
+        others = self.state.others_at(self.table.keys())
+        self.here = "; ".join(sorted({_presence_line(h) for h in others}))
+
     def _count_new_orders(self, inserted) -> None:
         if inserted is None:
             self.changed_elsewhere = True
@@ -199,11 +216,14 @@ class OrdersGrid(pn.viewable.Viewer):
             with s.writing(reread=False):        # the edited row is patched in place
                 row = s.orders.save(s.user, before["order_id"], [Edit(column, before.get(column), value)])
         except OrderConflict as conflict:
+            s.leave("grid")
             self._show_conflict(conflict, (before["order_id"], column, value))
             return self._display(conflict.current)
         except AppError as exc:
+            s.leave("grid")
             self.param.update(error=f"Order {before['order_id']}: {exc.message} Nothing was saved.", notice="")
             return None
+        s.leave("grid")
         merged = _merged(s, before["order_id"], before.get("version"), row.get("version"))
         self.param.update(error="", notice=f"Order {before['order_id']}: {TITLES.get(column, column).lower()} saved"
                                            + (f", on top of changes made since you loaded it by {merged}." if merged else "."))
@@ -271,6 +291,8 @@ class OrdersGrid(pn.viewable.Viewer):
         show_new.on_click(self.reload)
         live = HTML(self.param.live, styles={"font-size": ".875rem", "opacity": ".8"}, margin=(0, 12),
                     css_classes=["live-changes"])
+        here = HTML(self.param.here, styles={"font-size": ".875rem", "color": "#0277bd"}, margin=(0, 12),
+                    css_classes=["who-is-here"], visible=self.param.here.rx() != "")
         read_only = alert(f"You can read orders but not change them ({s.user}); ask an administrator "
                           "to add you to ORDER_EDITORS.", severity="info", visible=not s.can_edit)
         bulk = pn.Row(self.bulk_status, pn.Row(self.bulk_apply, self.bulk_cancel, margin=(18, 0, 0, 0)),
@@ -278,7 +300,7 @@ class OrdersGrid(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(search, pn.Row(reload, self.new_order, self.export, margin=(18, 0, 0, 0)),
                    pn.Spacer(width=24), bulk, sizing_mode="stretch_width"),
-            read_only, stale, pn.Row(show_new, live), outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
+            read_only, stale, pn.Row(show_new, live), here, outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
             sizing_mode="stretch_width")
 
 
@@ -287,6 +309,13 @@ def _merged(state: OrdersState, order_id: int, seen_version, saved_version) -> s
     if seen_version is None or saved_version is None or pd.isna(seen_version) or saved_version <= int(seen_version) + 1:
         return ""
     return state.orders.merged_with(order_id, int(seen_version), int(saved_version))
+
+
+def _presence_line(here) -> str:
+    """Who is at which order doing what, e.g. 'ana@example.com is editing #4974 notes'."""
+    if here.fields:
+        return f"{here.user} is editing #{here.order_id} {', '.join(TITLES.get(f, f).lower() for f in here.fields)}"
+    return f"{here.user} has #{here.order_id} open"
 
 
 def _clock(value) -> str:

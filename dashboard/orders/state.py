@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import json
+import uuid
 from contextlib import contextmanager
 from dataclasses import replace
 from urllib.parse import urlencode
 
 import pandas as pd
+import panel as pn
 import param
 
 from data.changes import ANYTHING, ChangeFeed, Changes
 from data.orders import Orders
 from data.paging import Page, PageQuery
+from data.presence import Here, Presence
 
 from ..state import AppState, follow
 
@@ -28,16 +31,22 @@ class OrdersState(param.Parameterized):
     batch = param.String(default=None, allow_None=True, doc="The batch chosen in Import & export, to undo.")
     version = param.Integer(default=0, doc="Bumped when orders change anywhere (LISTEN/NOTIFY).")
     saved = param.Event(doc="This session saved a change (views re-read at once).")
+    presence_version = param.Integer(default=0, doc="Bumped when anyone opens, edits or leaves an order.")
 
     LINK = {"tab": "tab", "order": "order", "search": "q"}      # parameter -> the link's argument
 
-    def __init__(self, app: AppState, orders: Orders, feed: ChangeFeed | None = None, **params):
+    def __init__(self, app: AppState, orders: Orders, feed: ChangeFeed | None = None,
+                 presence: Presence | None = None, **params):
         super().__init__(app=app, **params)
         self.orders = orders
-        self._unsubscribe = None
+        self._stops: list = []                   # what stop_following undoes
         self._feed = feed
+        self._presence = presence
+        self.session = uuid.uuid4().hex          # how others' screens tell this session from the user's others
         if feed is not None:
             self._follow(feed)
+        if presence is not None:
+            self._follow_presence(presence)
 
     @contextmanager
     def writing(self, *, reread: bool = True):
@@ -58,7 +67,35 @@ class OrdersState(param.Parameterized):
 
     def _follow(self, feed: ChangeFeed) -> None:
         """Re-read when anyone commits a change."""
-        self._unsubscribe = follow(feed, lambda version: self.param.update(version=version))
+        self._stops.append(follow(feed, lambda version: self.param.update(version=version)))
+
+    def _follow_presence(self, presence: Presence) -> None:
+        """Others see where this session is: the order whose form is open (from the link too);
+        it leaves when the session closes."""
+        if presence.feed is not None:
+            self._stops.append(follow(presence.feed, lambda version: self.param.update(presence_version=version)))
+        self.param.watch(lambda e: self.be_at(e.new, "form") if e.new else self.leave("form"), "order")
+        if self.order:
+            self.be_at(self.order, "form")
+        self._stops.append(self.leave)
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            pn.state.on_session_destroyed(lambda _context: self.leave())
+
+    def be_at(self, order_id: int, place: str, fields: tuple[str, ...] = (), for_seconds: float | None = None) -> None:
+        """Tell others this session is at the order: its form ("form"), or a cell of its row ("grid")."""
+        if self._presence is not None:
+            self._presence.be_at(self.session, self.user, order_id, place, fields, for_seconds)
+
+    def leave(self, place: str | None = None) -> None:
+        if self._presence is not None:
+            self._presence.leave(self.session, place)
+
+    def others_at(self, order_ids) -> list[Here]:
+        """The other sessions (this user's other tabs too) at any of these orders now."""
+        if self._presence is None:
+            return []
+        wanted = set(order_ids)
+        return [h for h in self._presence.everyone() if h.order_id in wanted and h.session != self.session]
 
     def feed_version(self) -> int:
         return self._feed.version if self._feed is not None else 0
@@ -72,9 +109,9 @@ class OrdersState(param.Parameterized):
         self.param.update(order=None, tab="import", batch=batch_id)
 
     def stop_following(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        """Stop reacting to others and leave every order (the session ends)."""
+        while self._stops:
+            self._stops.pop()()
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -177,3 +177,17 @@ CREATE UNLOGGED TABLE IF NOT EXISTS {{schema}}.app_processes (
     seen_at  TIMESTAMPTZ NOT NULL,
     figures  JSONB NOT NULL
 );
+
+-- Who has which order open (its form) or is editing one of its cells in a grid, from every process
+-- and instance. A place is kept while its process renews it and, for a cell, until `until`.
+CREATE UNLOGGED TABLE IF NOT EXISTS {{schema}}.presence (
+    session_id  TEXT NOT NULL,
+    place       TEXT NOT NULL CHECK (place IN ('form', 'grid')),
+    process     TEXT NOT NULL,                -- host:pid, which renews it
+    user_name   TEXT NOT NULL,
+    order_id    BIGINT NOT NULL,
+    fields      TEXT[] NOT NULL DEFAULT '{}', -- being edited
+    seen_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    until       TIMESTAMPTZ,
+    PRIMARY KEY (session_id, place)
+);
