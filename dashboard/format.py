@@ -40,3 +40,11 @@ def local_time(moment: datetime | None, timezone: str) -> str:
     if moment is None:
         return ""
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d %b %H:%M")
+
+
+def clipped(value, limit: int = 60) -> str:
+    """A field's value in a sentence or a small table: '' for none, lines counted, long text cut."""
+    if isinstance(value, (list, tuple)):
+        return plural(len(value), "line")
+    text = "(empty)" if value in (None, "") else str(value)
+    return text if len(text) <= limit else text[:limit - 3] + "…"

@@ -2,17 +2,15 @@
 Assistant as a question with the selection, and the answer says whether its SQL keeps to it."""
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from dashboard.assistant import AssistantState, AssistantView
 from dashboard.marketplace.state import MarketplaceState
-from dashboard.state import ALL_CITIES, AppState
+from dashboard.state import AppState
 from data.assistant.selection import MAX_VALUES, Selection, check_filter
 from data.marketplace import Marketplace
 
 from .conftest import make_assistant
-from .fake_workspace import GenieScript
 from .helpers import page_text
 from .test_assistant_views import ask
 

@@ -53,7 +53,7 @@ def test_two_people_renaming_the_same_customer_in_the_grid(served, page, second_
     edit(mine, "customer", "Renamed By Ana")
     page.get_by_text(f"Order {order_id}: customer saved.").wait_for()
     edit(theirs, "customer", "Renamed By Bo")
-    second_page.get_by_text(f"Order {order_id}: customer was changed by").wait_for()
+    second_page.get_by_text(f"Order {order_id}: Customer changed by ").wait_for()
     assert second_page.get_by_text(f"Order {order_id}: customer saved.").count() == 0
     assert customer_of(sql, order_id) == "Renamed By Ana"
     assert page.console_errors == [] and second_page.console_errors == []
@@ -80,9 +80,13 @@ def test_a_form_and_a_grid_on_the_same_field(served, page, second_page, sql):
     second_page.get_by_text(f"Order {order_id}: notes saved.").wait_for()
     dialog.get_by_label("Notes").fill("from the form")
     dialog.get_by_role("button", name="Save").click()
-    dialog.get_by_text("notes was changed by").wait_for()
+    dialog.get_by_text(f"Order {order_id}: Notes changed by ").wait_for()
     assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("from the grid",)]
     assert dialog.get_by_text("saved (version").count() == 0
+    page.screenshot(path="tests/artifacts/conflict-chooser-form.png")
+    dialog.get_by_role("button", name="Use mine").click()        # having seen theirs, the form's value wins
+    dialog.get_by_text("saved (version").wait_for()
+    assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("from the form",)]
 
 
 def test_save_clicked_the_instant_after_typing_saves_what_was_typed(served, page, sql):

@@ -1,5 +1,5 @@
 """Operations staff edit orders in Chromium: a cell edit reaches the database, a bad value is
-refused where they are looking, and a conflicting change is shown and can be re-applied."""
+refused where they are looking, and a conflicting change is shown beside theirs and mine to choose."""
 from __future__ import annotations
 
 import getpass
@@ -85,11 +85,12 @@ def test_a_conflicting_change_is_shown_and_can_be_re_applied(served, page, sql):
     row = open_order_in_grid(page, served, order_id)
     sql("UPDATE retail360.orders SET notes = 'changed in psql' WHERE order_id = %s", order_id)
     edit(row, "notes", "my note")
-    conflict = page.get_by_text(f"Order {order_id}: notes was changed by postgres (outside the app) after you loaded it")
+    conflict = page.get_by_text(f"Order {order_id}: Notes changed by postgres (outside the app) since you loaded it")
     conflict.wait_for()
     page.get_by_text("changed in psql").first.wait_for()
+    page.screenshot(path="tests/artifacts/conflict-chooser.png")
     assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("changed in psql",)]
-    page.get_by_role("button", name="Re-apply my change").click()
+    page.get_by_role("button", name="Use mine").click()
     page.get_by_text(f"Order {order_id}: notes saved.").wait_for()
     assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("my note",)]
 

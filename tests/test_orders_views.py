@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from dashboard.orders.conflict import MINE, THEIRS
 from dashboard.orders.form import OrderForm
 from dashboard.orders.grid import OrdersGrid
 from dashboard.orders.state import OrdersState
@@ -98,8 +99,8 @@ def test_my_stale_edit_of_a_cell_that_just_changed_is_a_conflict_not_an_overwrit
     frame.at[frame.index[0], "notes"] = "mine: leave at the door"         # what the browser sends
     grid.table._edited(SimpleNamespace(column="notes", row=0, value="mine: leave at the door", old=None))
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "Ana: fragile"
-    assert grid.conflict_box.visible and "ana@example.com" in grid.conflict.object
-    grid._reapply()                                                        # having seen hers, I choose mine
+    assert grid.chooser.visible and "ana@example.com" in grid.chooser.table.object
+    grid.chooser.choose({"notes": MINE})                                   # having seen hers, I choose mine
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id",
                      {"id": order_id}) == "mine: leave at the door"
 
@@ -121,9 +122,9 @@ def test_a_colleague_s_value_that_lands_before_my_typed_one_is_not_saved_as_mine
     handler = threading.Thread(target=grid.table._edited, args=(SimpleNamespace(column="notes", row=0, old=None),))
     handler.start()
     handler.join()
-    assert grid.conflict_box.visible and "mine: typed" in grid.conflict.object
+    assert grid.chooser.visible and "mine: typed" in grid.chooser.table.object
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "Ana: fragile"
-    grid._reapply()
+    grid.chooser.choose({"notes": MINE})
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "mine: typed"
 
 
@@ -140,7 +141,7 @@ def test_a_row_i_clicked_into_is_left_alone_until_my_edit_is_handled(live_grid, 
     assert first_row(grid)["notes"] != "Ana: fragile"
     frame.at[frame.index[0], "notes"] = "mine: typed while she saved"
     grid.table._edited(SimpleNamespace(column="notes", row=0, value="mine: typed while she saved", old=None))
-    assert grid.conflict_box.visible and first_row(grid)["notes"] == "Ana: fragile"
+    assert grid.chooser.visible and first_row(grid)["notes"] == "Ana: fragile"
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "Ana: fragile"
 
 
@@ -235,19 +236,40 @@ def test_a_refused_edit_keeps_the_old_value_and_says_why(make_state):
     assert grid.error == f"Order {row['order_id']}: Discount cannot be negative. Nothing was saved."
 
 
-def test_a_conflict_shows_who_changed_what_and_re_applies(make_state, db, tables):
+def test_a_conflict_shows_original_theirs_and_mine_and_writes_nothing_until_i_choose(make_state, db, tables):
     grid = OrdersGrid(state=make_state())
-    row = first_row(grid)
+    row = grid._edit(first_row(grid), "notes", "as I loaded it")       # the row as my screen shows it
     with db.transaction("other") as conn:
         conn.execute(text("SELECT set_config('app.user', 'kim@example.com', true)"))
         conn.execute(text(f"UPDATE {tables.orders} SET notes = 'kim was first' WHERE order_id = :id"),
                      {"id": row["order_id"]})
     shown = grid._edit(row, "notes", "mine")
     assert shown["notes"] == "kim was first", "the row shows the current values"
-    assert grid.conflict_box.visible and "kim@example.com" in grid.conflict.object and "kim was first" in grid.conflict.object
-    grid._reapply()
+    table = grid.chooser.table.object
+    assert grid.chooser.visible and "kim@example.com" in table
+    where = [table.index(v) for v in ("as I loaded it", "kim was first", "mine")]
+    assert where == sorted(where), "original, theirs, mine, side by side"
+    assert grid.chooser.use_mine.visible and grid.chooser.keep_theirs.visible
+    assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": row["order_id"]}) == \
+        "kim was first"
+    grid.chooser.choose({"notes": MINE})
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": row["order_id"]}) == "mine"
-    assert not grid.conflict_box.visible
+    assert not grid.chooser.visible and grid.notice.endswith("notes saved.")
+    assert first_row(grid)["notes"] == "mine"
+
+
+def test_keeping_theirs_writes_nothing(make_state, db, tables):
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    with db.transaction("other") as conn:
+        conn.execute(text("SELECT set_config('app.user', 'kim@example.com', true)"))
+        conn.execute(text(f"UPDATE {tables.orders} SET notes = 'kim was first' WHERE order_id = :id"),
+                     {"id": row["order_id"]})
+    grid._edit(row, "notes", "mine")
+    version = db.scalar("v", f"SELECT version FROM {tables.orders} WHERE order_id = :id", {"id": row["order_id"]})
+    grid.chooser.choose({"notes": THEIRS})
+    assert db.scalar("v", f"SELECT version FROM {tables.orders} WHERE order_id = :id", {"id": row["order_id"]}) == version
+    assert grid.notice == f"Order {row['order_id']}: kept as it is; nothing was saved." and not grid.chooser.visible
 
 
 def test_a_viewer_sees_a_read_only_grid(make_state):
@@ -330,17 +352,29 @@ def test_the_form_sends_only_what_the_person_changed(make_state, db, tables):
     assert (order["name"], order["notes"]) == ("Renamed By A Colleague", "leave at the door")
 
 
-def test_the_form_refuses_a_field_changed_since_it_was_opened_and_says_by_whom(make_state, db, tables):
+def test_the_form_keeps_what_i_typed_and_lets_me_choose_per_field_when_a_colleague_changed_the_same(
+        make_state, db, tables):
+    """Kim changed the notes and the fee while I had the form open; I changed both and the address.
+    Nothing is written until I choose: mine for the notes, hers for the fee; my address goes with it."""
     state = make_state()
     order_id = db.scalar("p", f"SELECT order_id FROM {tables.orders} WHERE status = 'pending' LIMIT 1")
     form = OrderForm(state=state, order_id=order_id)
     with db.transaction("colleague") as conn:
         conn.execute(text("SELECT set_config('app.user', 'kim@example.com', true)"))
-        conn.execute(text(f"UPDATE {tables.orders} SET notes = 'kim was first' WHERE order_id = :id"), {"id": order_id})
-    form.notes.value = "mine"
+        conn.execute(text(f"UPDATE {tables.orders} SET notes = 'kim was first', shipping_fee = 7.25 "
+                          "WHERE order_id = :id"), {"id": order_id})
+    form.notes.value, form.shipping_fee.value, form.shipping_address.value = "mine", "3.00", "1 New Road"
     form._save()
-    assert "notes was changed by kim@example.com" in form.error and "Your changes were: notes: mine" in form.error
-    assert state.orders.order(order_id)["notes"] == "kim was first" and form.notes.value == "kim was first"
+    assert form.chooser.visible and "kim@example.com" in form.chooser.table.object
+    assert "Your other changes (Shipping address)" in form.chooser.table.object
+    assert form.notes.value == "mine", "what I typed stays on screen while I choose"
+    assert state.orders.order(order_id)["notes"] == "kim was first"
+    assert set(form.chooser._choice_of) == {"notes", "shipping_fee"} and form.chooser.save_choices.visible
+    form.chooser._choice_of["notes"].value = MINE
+    form.chooser.save_choices.clicks += 1
+    order = state.orders.order(order_id)
+    assert (order["notes"], float(order["shipping_fee"]), order["shipping_address"]) == ("mine", 7.25, "1 New Road")
+    assert "saved" in form.notice and form.notes.value == "mine" and form.shipping_fee.value == "7.25"
 
 
 def test_saving_an_unchanged_form_writes_nothing(make_state, db, tables):

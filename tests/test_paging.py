@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-import pandas as pd
 import pytest
 
 from data.errors import ValidationError

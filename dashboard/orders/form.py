@@ -18,6 +18,7 @@ from data.orders import NewCustomer, OrderConflict, OrderDraft
 from .. import format as fmt
 from ..markup import HTML, html
 from ..widgets import LazyTabs, outcome_alerts
+from .conflict import ConflictChooser
 from .state import OrdersState
 
 ITEM_COLUMNS = ["sku", "product", "quantity", "unit_price", "subtotal"]
@@ -79,6 +80,7 @@ class OrderForm(pn.viewable.Viewer):
         self._loaded: dict = {}
         self._seen: dict = {}                               # each field as the form showed it
         self._editing: tuple[str, ...] = ()                 # the fields others are told this form edits
+        self.chooser = ConflictChooser(self._save_choice, titles=lambda f: f.replace("_", " ").capitalize())
         self.load()
         if self.order_id:
             for widget in self._field_widgets():
@@ -259,25 +261,36 @@ class OrderForm(pn.viewable.Viewer):
         if not edits:
             self.param.update(error="", notice="Nothing has changed, so there was nothing to save.")
             return
+        self._save_edits(edits, self._loaded["version"])
+
+    def _save_edits(self, edits: list[Edit], seen_version: int) -> None:
+        s = self.state
         try:
             with s.writing():
                 saved = s.orders.save(s.user, self.order_id, edits)
-        except OrderConflict as conflict:
-            self.load()
-            yours = "; ".join(f"{e.field}: {_short(e.new)}" for e in edits)
-            self.param.update(notice="", error=f"{conflict.reason}. Nothing was saved; the form now shows the order as "
-                                               f"it is. Your changes were: {yours}.")
+        except OrderConflict as conflict:       # the form keeps what was typed until the person chooses
+            self.param.update(notice="", error="")
+            self.chooser.show(conflict, edits)
             return
         except AppError as exc:
             self.param.update(error=f"{exc.message} Nothing was saved.", notice="")
             return
-        seen_version = self._loaded["version"]
+        self.chooser.clear()
         self.load()
         changed = ", ".join(e.field.replace("_", " ") for e in edits)
         merged = s.orders.merged_with(self.order_id, seen_version, saved["version"]) \
             if saved["version"] > seen_version + 1 else ""
         self.param.update(error="", notice=f"Order {self.order_id} saved (version {saved['version']}): {changed}"
                                            + (f", on top of changes made since you opened it by {merged}." if merged else "."))
+
+    def _save_choice(self, conflict: OrderConflict, edits: list[Edit]) -> None:
+        """The person chose between their values and a colleague's: save that, or, keeping all of
+        theirs, show the order as it is."""
+        if not edits:
+            self.load()
+            self.param.update(error="", notice=f"Order {self.order_id}: kept as it is; nothing was saved.")
+            return
+        self._save_edits(edits, conflict.current["version"])
 
     def _draft(self) -> OrderDraft:
         existing = self.customer_mode.value == "Existing customer"
@@ -313,7 +326,7 @@ class OrderForm(pn.viewable.Viewer):
             pn.Row(self.shipping_address, self.status),
             HTML(html("<b>Items</b>")), self.items, pn.Row(self.add_line, self.remove_lines),
             pn.Row(self.shipping_fee, self.discount), self.totals, self.notes,
-            pn.Row(self.save, self.cancel_order), sizing_mode="stretch_width")
+            self.chooser, pn.Row(self.save, self.cancel_order), sizing_mode="stretch_width")
         if self.missing:
             return outcome_alerts(self.param.error, self.param.notice)
         if not self.order_id:
@@ -382,8 +395,3 @@ def _batch_label(action: str, batch_id: str | None) -> str:
         return ""
     kind = {"bulk": "status change", "import": "import"}.get(action, "undo" if action.startswith("revert") else action)
     return f"{kind} {batch_id[:8]}"
-
-
-def _short(value) -> str:
-    text = "''" if value in (None, "") else str(value) if not isinstance(value, list) else f"{len(value)} lines"
-    return text if len(text) <= 60 else text[:57] + "…"

@@ -15,8 +15,9 @@ from data.order_rules import STATUSES, TRANSITIONS, Edit
 from data.orders import BulkRefused, OrderConflict
 
 from .. import format as fmt
-from ..markup import HTML, alert, html, join
+from ..markup import HTML, alert
 from ..widgets import CARD_CSS, SqlTable, outcome_alerts, refusals_html
+from .conflict import ConflictChooser
 from .state import OrdersState
 
 TITLES = {"order_id": "Order", "customer": "Customer", "email": "E-mail", "status": "Status", "total": "Total",
@@ -69,7 +70,6 @@ class OrdersGrid(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.state
-        self._pending_reapply = None
         self.table = SqlTable(
             s.page, key="order_id", page_size=100, header_filters=HEADER_FILTERS, titles=TITLES,
             on_edit=self._edit if s.can_edit else None, editors=EDITORS, hidden_columns=["version"],
@@ -82,13 +82,7 @@ class OrdersGrid(pn.viewable.Viewer):
         if s.can_edit:
             self.table.table.on_click(self._editing)
         self.problems = HTML("", stylesheets=[CARD_CSS], sizing_mode="stretch_width")
-        self.conflict = HTML("", sizing_mode="stretch_width")
-        self.reapply = pmui.Button(label="Re-apply my change", variant="contained", color="warning", size="small")
-        self.dismiss = pmui.Button(label="Dismiss", variant="text", size="small")
-        self.reapply.on_click(self._reapply)
-        self.dismiss.on_click(lambda _: self._show_conflict(None))
-        self.conflict_box = pmui.Paper(self.conflict, pn.Row(self.reapply, self.dismiss), visible=False,
-                                       sx={"p": 2, "borderLeft": "4px solid #ed6c02"}, sizing_mode="stretch_width")
+        self.chooser = ConflictChooser(self._save_choice, titles=lambda f: TITLES.get(f, f))
         self.bulk_status = pmui.Select(label="Set status of the ticked orders to", options=list(STATUSES),
                                        value="confirmed", width=260)
         self.bulk_apply = pmui.Button(label="Apply", variant="outlined", disabled=True)
@@ -211,53 +205,43 @@ class OrdersGrid(pn.viewable.Viewer):
 
     def _edit(self, before: dict, column: str, value) -> dict | None:
         """Save one cell: the value the row showed is what the data layer compares with."""
+        return self._save(before["order_id"], [Edit(column, before.get(column), value)], before.get("version"))
+
+    def _save(self, order_id: int, edits: list[Edit], seen_version) -> dict | None:
+        """Save the edits; the row as it now is (to show), or None to put back what it showed."""
         s = self.state
         try:
             with s.writing(reread=False):        # the edited row is patched in place
-                row = s.orders.save(s.user, before["order_id"], [Edit(column, before.get(column), value)])
+                row = s.orders.save(s.user, order_id, edits)
         except OrderConflict as conflict:
-            s.leave("grid")
-            self._show_conflict(conflict, (before["order_id"], column, value))
+            self.chooser.show(conflict, edits)
+            self.param.update(error="", notice="")
             return self._display(conflict.current)
         except AppError as exc:
-            s.leave("grid")
-            self.param.update(error=f"Order {before['order_id']}: {exc.message} Nothing was saved.", notice="")
+            self.param.update(error=f"Order {order_id}: {exc.message} Nothing was saved.", notice="")
             return None
-        s.leave("grid")
-        merged = _merged(s, before["order_id"], before.get("version"), row.get("version"))
-        self.param.update(error="", notice=f"Order {before['order_id']}: {TITLES.get(column, column).lower()} saved"
+        finally:
+            s.leave("grid")
+        merged = _merged(s, order_id, seen_version, row.get("version"))
+        fields = ", ".join(TITLES.get(e.field, e.field).lower() for e in edits)
+        self.param.update(error="", notice=f"Order {order_id}: {fields} saved"
                                            + (f", on top of changes made since you loaded it by {merged}." if merged else "."))
-        self._show_conflict(None)
+        self.chooser.clear()
         return self._display(row)
+
+    def _save_choice(self, conflict: OrderConflict, edits: list[Edit]) -> None:
+        """The person chose between their value and a colleague's (the row shows the colleague's)."""
+        if not edits:
+            self.param.update(error="", notice=f"Order {conflict.order_id}: kept as it is; nothing was saved.")
+            return
+        after = self._save(conflict.order_id, edits, conflict.current.get("version"))
+        position = self.table.position_of(conflict.order_id)
+        if after is not None and position is not None:
+            self.table.replace_row(position, after)
 
     def _display(self, row: dict) -> dict:
         frame = self.state.local_times(pd.DataFrame([row]))
         return frame.iloc[0].to_dict()
-
-    def _show_conflict(self, conflict: OrderConflict | None, attempt: tuple | None = None) -> None:
-        # Re-applying compares with the value the row shows now, which the person has then seen.
-        self._pending_reapply = (attempt, conflict.current[attempt[1]]) if conflict else None
-        if conflict is None:
-            self.conflict_box.visible = False
-            return
-        order_id, column, value = attempt
-        lines = join(html("<li>{} · <b>{}</b>: {} {} → {}</li>", str(c["changed_at"])[:19], c["changed_by"],
-                          c["field"] or c["entity"], _short(c["old_value"]), _short(c["new_value"]))
-                     for c in conflict.changes)
-        self.conflict.object = html(
-            "<b>{}</b><ul style='margin:6px 0'>{}</ul>The row now shows the current values. Your change: {} → "
-            "<b>{}</b>.", conflict.message, lines, TITLES.get(column, column), _short(value))
-        self.conflict_box.visible = True
-
-    def _reapply(self, _=None) -> None:
-        if self._pending_reapply is None:
-            return
-        (order_id, column, value), seen = self._pending_reapply
-        position = self.table.position_of(order_id)
-        before = {"order_id": order_id, column: seen}
-        after = self._edit(before, column, value)
-        if after is not None and position is not None:
-            self.table.replace_row(position, after)
 
     def _bulk(self, status: str) -> None:
         s = self.state
@@ -300,7 +284,7 @@ class OrdersGrid(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(search, pn.Row(reload, self.new_order, self.export, margin=(18, 0, 0, 0)),
                    pn.Spacer(width=24), bulk, sizing_mode="stretch_width"),
-            read_only, stale, pn.Row(show_new, live), here, outcome_alerts(self.param.error, self.param.notice), self.conflict_box, self.problems, self.table,
+            read_only, stale, pn.Row(show_new, live), here, outcome_alerts(self.param.error, self.param.notice), self.chooser, self.problems, self.table,
             sizing_mode="stretch_width")
 
 
@@ -321,8 +305,3 @@ def _presence_line(here) -> str:
 def _clock(value) -> str:
     """A modification time as the grid shows it, to the minute."""
     return pd.Timestamp(value).strftime("%H:%M") if value is not None and not pd.isna(value) else "just now"
-
-
-def _short(value) -> str:
-    text = "''" if value in (None, "") else str(value)
-    return text if len(text) <= 60 else text[:57] + "…"
