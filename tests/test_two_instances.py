@@ -83,7 +83,7 @@ def test_an_edit_in_one_instance_is_a_conflict_for_a_stale_edit_in_the_other_and
                               shows=": notes saved.")
         table, source, _ = ben._grid()                      # Ben's page was read before Ana saved
         await ben.session.act(ben.session.cell_edit(table, source, 0, "notes", "Ben, instance B"),
-                              shows="after you loaded it")
+                              shows="since you loaded it.")
         assert query(dsn, f"SELECT notes FROM retail360.orders WHERE order_id = {NEWEST}") == "Ana, instance A"
 
         # Ben watches Today in instance B while Ana gives today's newest order a discount in A.
@@ -163,4 +163,26 @@ def test_refresh_in_one_instance_makes_the_other_read_fresh_data(instances):
         assert all(s.showing(after) for s in fresh), "after Refresh in A, every process of B reads afresh"
         for session in [*readers, *cached, ana, *fresh]:
             await session.close()
+    run_async(scenario)
+
+
+def test_who_has_an_order_open_in_one_instance_shows_in_the_other(instances):
+    """Ben has the orders grid open in instance B (on each of its processes in turn); Ana opens the
+    grid's first order in instance A, by its link: Ben's grid says so within 2 s."""
+    a_app, b_app, _, dsn = instances
+    order_id = query(dsn, f"SELECT {NEWEST}")
+
+    async def scenario():
+        for process in range(2):
+            url = f"{b_app.url}/?workspace=orders&bokeh-session-id={session_id_on(process, of=2)}"
+            ben = await Session.open(url, headers={"X-Forwarded-Email": "ben@example.com"})
+            await ben.quiet(0.5, deadline=time.perf_counter() + 10)
+            assert not ben.showing(f"ana{process}@example.com")
+            ana = await Session.open(f"{a_app.url}/?workspace=orders&order={order_id}",
+                                     headers={"X-Forwarded-Email": f"ana{process}@example.com"})
+            opened = time.perf_counter()
+            await ben.shown(f"ana{process}@example.com has #{order_id} open", timeout=5)
+            assert time.perf_counter() - opened < 2.0
+            for session in (ana, ben):
+                await session.close()
     run_async(scenario)

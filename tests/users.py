@@ -170,7 +170,7 @@ class User:
         outcome = "hang"
         try:
             latency = await self._act("edit", self.session.cell_edit(table, source, row, "notes", note),
-                                      (": notes saved", "after you loaded it"))
+                                      (": notes saved", "since you loaded it."))
             outcome = "saved" if self.session.saw(": notes saved") else "conflict"
             return latency
         except Refused:
