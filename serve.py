@@ -149,7 +149,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     from data.assistant.costs import AssistantCosts
     from data.assistant.history import History
     from data.catalog import Catalog
-    from data.changes import ChangeFeed
+    from data.changes import CHANNEL as ORDERS_CHANNEL, listen
     from data.health import Monitor
     from data.assistant.verified import VerifiedQuestions
     from data.editors import EditorPolicy
@@ -163,11 +163,12 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
 
     configure_panel(settings.num_threads)
     monitor = Monitor(backend)
-    feed = ChangeFeed(backend.db).start()
+    # One connection LISTENs for the whole process: orders, insights, Refresh data, presence.
+    feed, insights_feed, refresh_feed, presence_feed = listen(backend.db, ORDERS_CHANNEL, INSIGHTS_CHANNEL,
+                                                              REFRESH_CHANNEL, PRESENCE_CHANNEL)
     insights = Insights(backend.db, backend.tables, thresholds=Thresholds.from_settings(settings),
-                        every=settings.insights_every or 300, timezone=settings.timezone,
-                        feed=ChangeFeed(backend.db, INSIGHTS_CHANNEL).start())
-    background = [insights.feed]
+                        every=settings.insights_every or 300, timezone=settings.timezone, feed=insights_feed)
+    background = []                 # threads to stop at shutdown, besides the listener (`feed` stops it)
     if settings.insights_every:
         background.append(Periodic(insights.run_if_due, every=settings.insights_every,
                                    first_after=min(5.0, settings.insights_every), name="insight-watcher").start())
@@ -183,11 +184,9 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     if backend.reads.replica is not None:
         background.append(Periodic(backend.reads.check, every=5.0, first_after=5.0, name="replica-check").start())
     refresh = Refresh(backend.db, local=[marketplace.clear_cache, catalog.clear], shared=[assistant.clear_cache],
-                      feed=ChangeFeed(backend.db, REFRESH_CHANNEL).start())
-    background.append(refresh.feed)
+                      feed=refresh_feed)
     processes = Processes(backend.db, backend.tables)
-    presence = Presence(backend.db, backend.tables, feed=ChangeFeed(backend.db, PRESENCE_CHANNEL).start())
-    background.append(presence.feed)
+    presence = Presence(backend.db, backend.tables, feed=presence_feed)
     holder: dict = {}
     context = AppContext(monitor=monitor, marketplace=marketplace, orders=orders, catalog=catalog, refresh=refresh,
                          assistant=assistant, feed=feed, insights=insights, verified=verified,
@@ -213,7 +212,7 @@ def _serve(backend, settings, *, port: int | None = None, address: str | None = 
     server._tornado.transforms.append(security_headers(tuple(filter(None, [origin(embed)]))))
     upstream_fixes.quiet_writes_to_closed_tabs(server.io_loop.asyncio_loop)
     server.start()
-    server.feeds = [feed, *background]
+    server.feeds = [feed, *background]      # what _shutdown stops
 
     def stop(signum, _frame):
         log.info("signal %s received; shutting down", signal.Signals(signum).name)

@@ -2,9 +2,10 @@
 
 The retail schema's triggers `NOTIFY retail_changes` after every statement that changes orders,
 items or customers, whoever runs it (this process, another one, plain SQL); for orders the message
-names them (`orders:update:12,15`). `ChangeFeed` keeps one dedicated connection LISTENing,
-reconnects with a fresh credential when it drops, and calls subscribers once per burst of
-notifications; `changes_since(version)` says which orders the bursts since then named.
+names them (`orders:update:12,15`). A process keeps one dedicated connection LISTENing on every
+channel it follows (`listen`), reconnecting with a fresh credential when it drops; each channel's
+`ChangeFeed` calls its subscribers once per burst of notifications, and `changes_since(version)`
+says which orders the bursts since then named.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from .database import Database
+from .tables import quote
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +56,21 @@ ANYTHING = Changes(updated=None, inserted=None)
 
 
 class ChangeFeed:
+    """One channel's announcements, numbered, with the orders each named (for the orders channel)."""
+
     def __init__(self, db: Database, channel: str = CHANNEL, *, settle: float = 0.1):
         self.db = db
         self.channel = channel
         self.settle = settle          # notifications arriving within this window make one event
         self.version = 0              # bumped once per event
-        self.connected = False
+        self._listener: Listener | None = None
         self._subscribers: dict[int, Callable[[int], None]] = {}
         self._recent: deque[tuple[int, Changes]] = deque(maxlen=KEPT_BURSTS)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._listener is not None and self._listener.connected
 
     # -- subscribers ----------------------------------------------------------------------
 
@@ -107,8 +113,37 @@ class ChangeFeed:
     # -- listening ------------------------------------------------------------------------
 
     def start(self) -> "ChangeFeed":
-        self._thread = threading.Thread(target=self._run, name="change-feed", daemon=True)
-        self._thread.start()
+        """Listen on a connection of this feed's own (`listen` shares one between channels)."""
+        if self._listener is None:
+            Listener(self.db, [self], settle=self.settle).start()
+        return self
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+
+
+def listen(db: Database, *channels: str, settle: float = 0.1) -> list[ChangeFeed]:
+    """A feed per channel, all listening on one connection (one per process, not one per channel)."""
+    feeds = [ChangeFeed(db, channel, settle=settle) for channel in channels]
+    Listener(db, feeds, settle=settle).start()
+    return feeds
+
+
+class Listener:
+    """One dedicated connection LISTENing on its feeds' channels: it reconnects with a fresh
+    credential when the connection drops, and hands each burst to the feeds it names."""
+
+    def __init__(self, db: Database, feeds: list[ChangeFeed], *, settle: float):
+        self.db, self.settle = db, settle
+        self.feeds = {feed.channel: feed for feed in feeds}
+        for feed in feeds:
+            feed._listener = self
+        self.connected = False
+        self._stop = threading.Event()
+
+    def start(self) -> "Listener":
+        threading.Thread(target=self._run, name="change-feed", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -119,9 +154,10 @@ class ChangeFeed:
         while not self._stop.is_set():
             try:
                 with self.db.dedicated_connection() as conn:
-                    conn.execute(f"LISTEN {self.channel}")
+                    for channel in self.feeds:
+                        conn.execute(f"LISTEN {quote(channel)}")
                     self.connected, backoff = True, 0.5
-                    log.info("listening for changes channel=%s", self.channel)
+                    log.info("listening for changes channels=%s", ",".join(self.feeds))
                     self._listen(conn)
             except Exception as exc:  # the database went away: retry with a fresh connection
                 if self.connected:
@@ -137,4 +173,7 @@ class ChangeFeed:
                 continue
             time.sleep(self.settle)
             received += list(conn.notifies(timeout=0.0))  # the rest of the burst
-            self.announce(Changes.parse(n.payload for n in received))
+            for channel, feed in self.feeds.items():
+                payloads = [n.payload for n in received if n.channel == channel]
+                if payloads:
+                    feed.announce(Changes.parse(payloads))

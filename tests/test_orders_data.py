@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from data.changes import ANYTHING, KEPT_BURSTS, ChangeFeed, Changes
+from data.changes import ANYTHING, CHANNEL, KEPT_BURSTS, ChangeFeed, Changes, listen
 from data.errors import Category, PermissionDenied, ValidationError
 from data.order_rules import STATUSES, TRANSITIONS, clean_customer_field, clean_order_field
 from data.order_rules import Edit
@@ -522,6 +522,27 @@ def test_change_feed_hears_plain_sql_within_two_seconds(pg, db, tables, database
     assert heard.wait(2.0), "no notification within 2 s"
     assert time.monotonic() - started < 2.0
     feed.stop()
+
+
+def test_one_connection_listens_for_every_channel_of_a_process(pg, db, tables, database_name):
+    """A process follows orders, insights, Refresh and presence on one connection, and each
+    channel's news reaches only its own feed."""
+    orders_feed, other_feed = listen(db, CHANNEL, "app_other_news")
+    heard = {"orders": threading.Event(), "other": threading.Event()}
+    orders_feed.subscribe(lambda v: heard["orders"].set())
+    other_feed.subscribe(lambda v: heard["other"].set())
+    deadline = time.monotonic() + 10
+    while not (orders_feed.connected and other_feed.connected) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with psycopg.connect(pg.admin_dsn(database_name), autocommit=True) as outside:
+        assert outside.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query LIKE 'LISTEN%%'",
+                               (database_name,)).fetchone()[0] == 1
+        outside.execute("SELECT pg_notify('app_other_news', '')")
+        assert heard["other"].wait(2.0) and not heard["orders"].is_set()
+        outside.execute(f"UPDATE {tables.orders} SET notes = 'from psql' WHERE order_id = 6")
+        assert heard["orders"].wait(2.0)
+    assert orders_feed.changes_since(0).updated == {6} and other_feed.version == 1
+    orders_feed.stop()
 
 
 def test_the_feed_names_the_orders_each_statement_changed(pg, db, tables, database_name):
