@@ -221,3 +221,13 @@ CHARTS_DRAWN_JS = """(minimum) => {
   for (const view of Object.values(Bokeh.index)) visit(view);
   return figures.length >= minimum && figures.every(f => f.has_finished());
 }"""
+
+
+def eventually(check, seconds: float = 2.0) -> bool:
+    """Whether `check()` holds within `seconds` (what another thread or process does takes a moment)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()

@@ -19,6 +19,8 @@ from dashboard.state import AppState
 from data.changes import ChangeFeed
 from data.orders import EditorPolicy, Orders
 
+from .helpers import eventually
+
 
 @pytest.fixture
 def make_state(db, tables):
@@ -58,15 +60,6 @@ def as_colleague(db, tables, sql: str, **params) -> None:
     with db.transaction("colleague") as conn:
         conn.execute(text("SELECT set_config('app.user', 'ana@example.com', true)"))
         conn.execute(text(sql.format(orders=tables.orders)), params)
-
-
-def eventually(check, seconds: float = 2.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def marked_rows(grid: OrdersGrid) -> set[int]:

@@ -16,14 +16,7 @@ from data.changes import ChangeFeed
 from data.orders import EditorPolicy, Orders
 from data.presence import CHANNEL, Presence
 
-
-def eventually(check, seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
+from .helpers import eventually
 
 
 @pytest.fixture
