@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from dashboard.orders.conflict import MINE, THEIRS
 from dashboard.orders.form import OrderForm
 from dashboard.orders.grid import TITLES, OrdersGrid
 from dashboard.orders.state import OrdersState
@@ -136,6 +137,19 @@ def act(person: Person, step: tuple) -> list[tuple[str, Claim]] | None:
         claim = Claim(person.who, order_id, {column: value}, {column: row[column]})
         # "notes saved." or "notes saved, on top of changes made since you loaded it by …"
         return [("saved" if f": {TITLES[column].lower()} saved" in person.grid.notice else "refused", claim)]
+    elif kind == "choose":
+        # The grid's conflict chooser: mine (checked against theirs, which the person now sees) or theirs.
+        chooser = person.grid.chooser
+        if not chooser.visible:
+            return None
+        conflict, edits = chooser._pending
+        (edit,), theirs = edits, conflict.changes[0]["new_value"]
+        person.grid.param.update(notice="", error="")
+        mine = choice % 2 == 0
+        chooser.choose({edit.field: MINE if mine else THEIRS})
+        claim = Claim(person.who, conflict.order_id, {edit.field: edit.new}, {edit.field: theirs})
+        saved = f": {TITLES[edit.field].lower()} saved" in person.grid.notice
+        return [("saved" if mine and saved else "refused", claim)]
     elif kind == "form":
         form = person.forms.get(order_id) or next(reversed(person.forms.values()), None)   # or the last opened
         if form is None or form.missing:
@@ -208,7 +222,7 @@ def act(person: Person, step: tuple) -> list[tuple[str, Claim]] | None:
 
 # Some more often than others: an undo needs a batch of the same person before it, and is refused
 # when someone changed an order since, which mostly takes seeing the batch's change first.
-STEP_KINDS = ("reload", "reload", "reload", "open form", "cell", "form", "bulk", "bulk", "preview import",
+STEP_KINDS = ("reload", "reload", "reload", "open form", "cell", "choose", "form", "bulk", "bulk", "preview import",
               "apply import", "apply import", "undo", "undo", "undo others")
 
 
@@ -255,6 +269,10 @@ STEPS = st.lists(st.tuples(st.integers(0, len(PEOPLE) - 1), st.sampled_from(STEP
 @example(steps=[(0, "preview import", 0, 2), (0, "apply import", 0, 0), (0, "cell", 1, 3), (0, "undo", 0, 3)])
 # Cy undoes a bulk change, then tries the same again (refused: undone already), then undoes her undo:
 @example(steps=[(2, "bulk", 2, 0), (2, "undo", 2, 0), (2, "undo", 2, 9), (2, "undo", 2, 0)])
+# Bo's stale note is a conflict; he chooses his, over Ana's; and once more after Ana changed it again
+# while he was choosing (a conflict again, nothing written):
+@example(steps=[(0, "cell", 0, 6), (1, "cell", 0, 9), (1, "choose", 0, 0)])
+@example(steps=[(0, "cell", 0, 6), (1, "cell", 0, 9), (0, "reload", 0, 0), (0, "cell", 0, 3), (1, "choose", 0, 0)])
 @given(steps=STEPS)
 def test_no_confirmed_value_is_ever_lost(db, tables, three_orders, as_they_were, steps):
     orders = Orders(db, tables, EditorPolicy(("*",)))
