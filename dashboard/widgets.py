@@ -223,7 +223,8 @@ def refusals_html(message: str, reasons: dict[str, list[str]], limit: int = 50) 
                 "</div></div>", message, items, more)
 
 
-LIVE_CHANGE = {"animation": "live-change 6s ease-out"}      # a cell others just changed
+LIVE_CHANGE_SECONDS = 6
+LIVE_CHANGE = {"animation": f"live-change {LIVE_CHANGE_SECONDS}s ease-out"}      # a cell others just changed
 LIVE_CHANGE_CSS = "@keyframes live-change { from { background-color: #ffe082; } to { background-color: transparent; } }"
 
 
@@ -248,6 +249,7 @@ class SqlTable(pn.viewable.Viewer):
         self._shown: list[dict] = []                 # the rows as last sent: what an edit changes from
         self._replaced: dict[tuple, tuple] = {}      # (key, column) -> (value before, when) of live updates
         self._touched: dict[object, float] = {}      # key -> when a cell of its row was last clicked
+        self._marks: dict[tuple, float] = {}         # (row label, column) -> when it was marked as changed
         self.held: set = set()                       # keys of rows a live update left alone (read again next)
         self._lock = threading.Lock()                # a live update against an edit's wait for its data
         self.key = key
@@ -343,21 +345,32 @@ class SqlTable(pn.viewable.Viewer):
                     ) -> list[tuple[dict, list[str]]]:
         """Show rows as they now are (others changed them), in one patch: each row on the page whose
         shown cells differ is updated there, and the cells `mark(row, changed columns)` names are
-        given the `live-change` animation (the table's stylesheet defines it), in the same patch.
+        given the `live-change` animation (the table's stylesheet defines it).
         Returns (row, changed columns) of each."""
         with self._lock:      # against an edit's wait, which reads the cell and what was sent together
             changed, patch = self._take_changes(rows)
             if not patch:
                 return []
             if mark is not None and self.table.style is not None:
-                # Panel has no public way to restyle cells; a patch re-sends the table's styles with it.
-                self.table.style.clear()
-                index = self.table.value.index
+                index, now = self.table.value.index, time.monotonic()
                 for position, row, columns in changed:
-                    if marked := mark(row, columns):
-                        self.table.style.set_properties(subset=([index[position]], marked), **LIVE_CHANGE)
+                    self._marks.update({(index[position], c): now for c in mark(row, columns)})
+                self._restyle(now)
             self.table.patch(patch)
         return [(row, columns) for _, row, columns in changed]
+
+    def _restyle(self, now: float) -> None:
+        """The animation on every cell marked within its length: an update's styles replace the
+        table's, so a busy browser that receives two updates at once still flashes both."""
+        self._marks = {cell: at for cell, at in self._marks.items() if now - at < LIVE_CHANGE_SECONDS}
+        # Panel has no public way to restyle cells; the table sends its styles after the patch (the
+        # browser applies the current styles after each data update, so either order flashes).
+        self.table.style.clear()
+        by_column: dict[str, list] = {}
+        for label, column in self._marks:
+            by_column.setdefault(column, []).append(label)
+        for column, labels in by_column.items():
+            self.table.style.set_properties(subset=(labels, [column]), **LIVE_CHANGE)
 
     def _take_changes(self, rows: list[dict]) -> tuple[list[tuple[int, dict, list[str]]], dict[str, list]]:
         """Which shown cells of `rows` to update, recorded as shown, and the patch that shows them."""
@@ -420,6 +433,7 @@ class SqlTable(pn.viewable.Viewer):
             self._replaced.clear()
             self._touched.clear()
             self.held.clear()
+            self._marks.clear()
             if self.table.style is not None:
                 self.table.style.clear()          # highlights belong to the page they were made on
             self.pages.param.update(count=page.pages, value=page.page - 1)

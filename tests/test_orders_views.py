@@ -81,6 +81,23 @@ def test_a_colleague_s_change_shows_in_my_open_page_within_two_seconds(live_grid
     assert grid.new_orders == 0 and not grid.changed_elsewhere
 
 
+def test_a_second_update_keeps_the_first_one_s_cells_flashing_until_their_animation_ends(live_grid, db, tables,
+                                                                                        monkeypatch):
+    """Each update sends the table's styles whole: a browser that receives two at once (a busy
+    server) must still flash the first update's cells, until their animation is over."""
+    grid = live_grid
+    grid.LIVE_EVERY = 0.0
+    first, second = (int(grid.table.table.value["order_id"].iloc[i]) for i in (0, 1))
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'first' WHERE order_id = :id", id=first)
+    assert eventually(lambda: marked_rows(grid) == {0})
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'second' WHERE order_id = :id", id=second)
+    assert eventually(lambda: first_row(grid)["notes"] == "first" and marked_rows(grid) == {0, 1})
+    monkeypatch.setattr("dashboard.widgets.LIVE_CHANGE_SECONDS", 0.0)     # both animations are over
+    as_colleague(db, tables, "UPDATE {orders} SET notes = 'third' WHERE order_id = :id", id=first)
+    assert eventually(lambda: first_row(grid)["notes"] == "third")
+    assert marked_rows(grid) == set()
+
+
 def test_my_stale_edit_of_a_cell_that_just_changed_is_a_conflict_not_an_overwrite(live_grid, db, tables):
     """I was typing in a cell when Ana's change to it arrived: my save is checked against what I
     saw before it, so hers is kept and I am told, with the choice to re-apply mine."""

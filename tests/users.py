@@ -150,9 +150,12 @@ class User:
         def columns(table: Model) -> list[str]:
             data = s.models[table.attributes["source"]["id"]].attributes.get("data") or {}
             return [entry[0] for entry in data.get("entries", [])]
-        table = next(t for t in s.find_all("DataTabulator") if {"order_id", "notes"} <= set(columns(t)))
+        table = next((t for t in s.find_all("DataTabulator") if {"order_id", "notes"} <= set(columns(t))), None)
         number = lambda m: int(m.id.lstrip("p"))  # noqa: E731 - ids count up as models are made
-        pager = min((p for p in s.find_all("Pagination") if number(p) > number(table)), key=number)
+        pager = min((p for p in s.find_all("Pagination") if table and number(p) > number(table)), key=number,
+                    default=None)
+        if pager is None:             # inside a coroutine a bare StopIteration would become a RuntimeError
+            raise LookupError("the orders grid has not reached this session")
         return table, s.models[table.attributes["source"]["id"]], pager
 
     async def page_orders(self) -> float:
