@@ -172,7 +172,8 @@ def test_a_bulk_change_is_undone_from_its_batch_and_a_colleague_sees_both(served
 
 def test_bo_sees_ana_editing_the_order_he_has_open(served, two_people, sql):
     """Ana opens an order's form and types in its notes; Bo, with the order on his grid, sees that
-    she has it open and then that she is editing its notes; when she closes it, the line goes."""
+    she has it open and then that she is editing its notes; when she closes it, the line goes. With
+    the order's form open, Bo sees Ana click into one of its cells in her grid."""
     ana, bo = two_people
     order_id = pick(sql, "pending", 9)
     open_order_in_grid(bo, served, order_id)
@@ -184,4 +185,11 @@ def test_bo_sees_ana_editing_the_order_he_has_open(served, two_people, sql):
     bo.screenshot(path="tests/artifacts/presence-in-grid.png")
     dialog.get_by_role("button", name="close").click()
     bo.get_by_text(f"ana@example.com is editing #{order_id} notes").wait_for(state="detached", timeout=3000)
+
+    # Now Bo has the order's form open, and Ana clicks into its address in her grid.
+    bo_dialog = open_form(bo, served, order_id)
+    ana_row = open_order_in_grid(ana, served, order_id)
+    ana_row.locator('.tabulator-cell[tabulator-field="shipping_address"]').click()
+    bo_dialog.get_by_text("ana@example.com is editing shipping address").wait_for(timeout=3000)
+    bo.screenshot(path="tests/artifacts/presence-in-form.png")
     assert ana.console_errors == [] and bo.console_errors == []
