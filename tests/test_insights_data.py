@@ -77,7 +77,7 @@ def test_the_planted_mobile_drop_is_found_and_other_devices_are_quiet(db, tables
 
 
 def test_orders_far_above_the_same_time_yesterday_and_last_week_are_news(db, tables, insights):
-    plant_orders(db, tables, days_back=0, count=200)
+    plant_orders(db, tables, days_back=0, count=200, amount=400.0)   # above any hour's revenue in the demo data
     found = {f.subject: f for f in findings(insights, "orders_pace")}
     assert {"orders", "revenue"} <= set(found)
     assert found["orders"].change > 1 and "at the same time yesterday (+" in found["orders"].sentence
