@@ -42,6 +42,7 @@ class OrdersState(param.Parameterized):
         self._stops: list = []                   # what stop_following undoes
         self._feed = feed
         self._presence = presence
+        self._places: set[str] = set()           # where this session told others it is (nothing to leave otherwise)
         self.session = uuid.uuid4().hex          # how others' screens tell this session from the user's others
         if feed is not None:
             self._follow(feed)
@@ -84,10 +85,14 @@ class OrdersState(param.Parameterized):
     def be_at(self, order_id: int, place: str, fields: tuple[str, ...] = (), for_seconds: float | None = None) -> None:
         """Tell others this session is at the order: its form ("form"), or a cell of its row ("grid")."""
         if self._presence is not None:
+            self._places.add(place)
             self._presence.be_at(self.session, self.user, order_id, place, fields, for_seconds)
 
     def leave(self, place: str | None = None) -> None:
-        if self._presence is not None:
+        """Leave the place (every place when None); no write when this session was not there."""
+        leaving = self._places if place is None else self._places & {place}
+        if self._presence is not None and leaving:
+            self._places -= leaving
             self._presence.leave(self.session, place)
 
     def others_at(self, order_ids) -> list[Here]:
