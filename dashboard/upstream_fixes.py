@@ -43,6 +43,15 @@ Bokeh's own log handler. Imported before our logging is set up (in the workers' 
 Bokeh attaches a stderr handler to its logger that bypasses our format and the masking of secrets;
 `bokeh_logs_through_ours` removes it in each worker.
 
+Answers lost before the page said it was ready. Panel counts a session as connected only once
+the browser reports its page drawn (`document_ready`), and drops every change made before then,
+expecting the document to be sent whole when the browser connects. But the browser fetched the
+document before drawing it, and people click while the rest is still drawing: the answer to such a
+click (the order form's History tab, opened from a link, clicked at once) was dropped, so the tab
+looked chosen and nothing came. Present in Panel 1.9.4 and 1.10.0 (`panel.io.document.hold`,
+`_drain_unconnected_events`); the fix counts the session connected from the moment the browser
+fetches the document, so what changes after that is sent to it.
+
 Two workarounds that are not patches live here too, so every answer to an upstream bug is in one
 place: `typed_cell_value` (a table's edit event handled before the cell's new data has landed)
 and `after_message_drawn` (a Bokeh figure added to a Material chat message the browser is still
@@ -66,6 +75,7 @@ from typing import Callable
 
 from bokeh.core.has_props import HasProps
 from bokeh.model import util as model_util
+from bokeh.server import session as bokeh_session
 from panel.io import document
 from panel.io.state import state as panel_state
 from panel.reactive import Syncable
@@ -76,6 +86,7 @@ _QUEUE = "_WRITE_MSGS" if hasattr(document, "_WRITE_MSGS") else "_WRITE_EVENTS" 
 
 
 def apply() -> None:
+    connected_once_the_document_is_fetched()
     values_before_events()
     write_everything_queued()
     one_thread_at_a_time_changes_a_table()
@@ -90,6 +101,28 @@ def _require(owner, *names: str) -> None:
     if missing:
         raise RuntimeError(f"upstream_fixes: {getattr(owner, '__name__', owner)} no longer has {', '.join(missing)}; "
                            "check whether the fix is still needed")
+
+
+# -- answers lost before the page said it was ready ----------------------------------------------
+
+def connected_once_the_document_is_fetched(cls: type = bokeh_session.ServerSession) -> None:
+    """Mark a session connected (for Panel) when its browser fetches the document, under the same
+    document lock as the fetch: a change made before it is in what is fetched, one made after it
+    is sent as an update (idempotent)."""
+    _require(cls, "_handle_pull")
+    _require(bokeh_session, "_needs_document_lock")
+    _require(panel_state, "_connected")
+    if getattr(cls._handle_pull, "marks_connected", False):
+        return
+    fetch = cls._handle_pull.__wrapped__             # the body, without the lock taken around it
+
+    def fetch_and_connect(self, message, connection):
+        panel_state._connected[self.document] = True
+        return fetch(self, message, connection)
+
+    locked = bokeh_session._needs_document_lock(fetch_and_connect)
+    locked.marks_connected, locked.shipped = True, cls._handle_pull
+    cls._handle_pull = locked
 
 
 # -- values after the click that followed them ----------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from .helpers import run_async, serve_demo_copy
+from .helpers import plain_sql, run_async, serve_demo_copy
 from .wire import Session
 
 pytestmark = pytest.mark.slow
@@ -76,3 +76,19 @@ def test_people_opening_the_page_at_once_each_get_their_own_charts(served):
     assert run_async(scenario) == [2, 2, 2, 2]
     logs = served.logs()
     assert "Traceback" not in logs and "Models must be owned" not in logs
+
+
+def test_a_tab_clicked_while_the_page_is_still_drawing_opens(served, pg):
+    """A person opens an order from a link and clicks its History tab before the browser has
+    finished drawing the page (it has not reported the page ready): the history comes."""
+    with plain_sql(pg, "first_view") as sql:
+        order_id = sql("SELECT min(order_id) FROM retail360.orders")[0][0]
+
+    async def scenario():
+        session = await Session.open(f"{served.url}/?workspace=orders&order={order_id}", ready=False)
+        try:
+            menu = next(m for m in session.find_all("TabMenu") if m.attributes.get("items") == ["Details", "History"])
+            await session.act(session.tab_click(menu, 1), shows="Every change", timeout=10)
+        finally:
+            await session.close()
+    run_async(scenario)

@@ -22,7 +22,7 @@ from dashboard import upstream_fixes
 from dashboard.assistant.charts import answer_chart
 from dashboard.widgets import chart_pane
 
-from .helpers import run_async
+from .helpers import eventually, run_async
 
 
 class RecordingSocket:
@@ -275,3 +275,61 @@ def test_a_write_lost_with_its_closed_tab_is_not_an_error_but_other_failures_sti
         pool.submit(on_a_loop_of_its_own).result(timeout=30)
     errors = [r for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "a real bug" in str(errors[0].exc_info[1])
+
+
+# -- answers lost before the page said it was ready -------------------------------------------------
+
+@pytest.fixture
+def bare_server():
+    """A Panel server in this process: a button that adds a line to a column when clicked."""
+    from data.net import free_port
+
+    def page():
+        body = pn.Column(pn.pane.HTML("Nothing yet"))
+        button = pn.widgets.Button(label="Answer")
+        button.on_click(lambda _: body.append(pn.pane.HTML("Answered")))
+        return pn.Column(button, body)
+    port = free_port()
+    server = pn.serve({"/": page}, port=port, address="127.0.0.1", show=False, threaded=True, start=True,
+                      websocket_origin=[f"127.0.0.1:{port}"])
+    try:
+        assert eventually(lambda: listening(port), seconds=10)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def listening(port: int) -> bool:
+    import socket
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def click_before_the_page_is_drawn(url: str) -> bool:
+    """Fetch the document, click before reporting the page drawn (a person quicker than the
+    browser's drawing): whether the answer arrives."""
+    from .wire import NoUpdate, Session, _event
+
+    async def scenario():
+        session = await Session.open(url, ready=False)
+        try:
+            button = session.find("Button")
+            await session.act([_event("button_click", {"model": button})], shows="Answered", timeout=3)
+            return True
+        except NoUpdate:
+            return False
+        finally:
+            await session.close()
+    return run_async(scenario)
+
+
+def test_panel_alone_drops_the_answer_to_a_click_made_before_the_page_was_drawn(bare_server, monkeypatch):
+    from bokeh.server.session import ServerSession
+    monkeypatch.setattr(ServerSession, "_handle_pull", getattr(ServerSession._handle_pull, "shipped",
+                                                               ServerSession._handle_pull))
+    assert click_before_the_page_is_drawn(bare_server) is False, "Panel fixed it: drop the fix"
+
+
+def test_with_the_fix_the_answer_to_an_early_click_arrives(bare_server):
+    upstream_fixes.connected_once_the_document_is_fetched()
+    assert click_before_the_page_is_drawn(bare_server) is True
