@@ -139,9 +139,22 @@ class User:
 
     async def change_city(self) -> float:
         box = self.session.find("AutocompleteInput", label="City")
-        city = self.rng.choice([c for c in box.attributes["options"][1:] if c != box.attributes.get("value")])
-        return await self._act("city", self.session.set_value(box, "value", city),
-                               (f"funnel: {city},", f"No visitors for {city} "))
+        # Not a city the funnel already shows (or showed before a failure): its title would not change,
+        # so no update would say the result arrived, although the page shows it.
+        shown = self._funnel_texts()
+        city = self.rng.choice([c for c in box.attributes["options"][1:] if c != box.attributes.get("value")
+                                and not any(t in text for t in self._city_texts(c) for text in shown)])
+        return await self._act("city", self.session.set_value(box, "value", city), self._city_texts(city))
+
+    @staticmethod
+    def _city_texts(city: str) -> tuple[str, str]:
+        """What the overview shows once a city's funnel arrived: its chart's title, or that it has none."""
+        return f"funnel: {city},", f"No visitors for {city} "
+
+    def _funnel_texts(self) -> list[str]:
+        return [m.attributes["text"] for m in self.session.models.values()
+                if isinstance(m.attributes.get("text"), str)
+                and ("funnel: " in m.attributes["text"] or "No visitors for " in m.attributes["text"])]
 
     def _grid(self) -> tuple[Model, Model, Model]:
         """The orders grid, its data source and its pager (the first pager built after it)."""
