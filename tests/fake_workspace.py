@@ -3,7 +3,8 @@
 The app talks to it through the real `databricks-sdk` (DATABRICKS_HOST=http://127.0.0.1:PORT
 and a PAT). Its credential endpoints behave like Lakebase's: each call issues a new random
 token with a short expiry *and sets the embedded server's role password to it*, so a stale
-token really stops working for new connections.
+token really stops working for new connections. With a `radius.TokenCheck`, every token issued
+and not yet expired works, as on Lakebase, so several processes or instances can hold their own.
 
 Faults are injected per path prefix with `fail(prefix, status, times=…)`; every request is
 recorded in `calls` for assertions.
@@ -77,8 +78,9 @@ class FakeWorkspace:
     def __init__(self, *, admin_dsn: str | None = None, role: str | None = None, pg_host: str = "127.0.0.1",
                  instance_name: str = "lakebase-demo", endpoint_name: str = "projects/demo/branches/production/endpoints/primary",
                  user_name: str = "3f1c9a52-0000-4000-8000-00000000abcd", token_ttl: float = 3600.0,
-                 query_dsn: str | None = None):
+                 query_dsn: str | None = None, token_check=None):
         self.admin_dsn = admin_dsn
+        self.token_check = token_check        # a radius.TokenCheck: every unexpired token stays valid
         self.query_dsn = query_dsn            # where the fake Genie runs its SQL (the test database)
         self.genie_scripts: list[tuple[str, GenieScript]] = []
         self.genie_messages: dict[str, dict] = {}
@@ -151,6 +153,9 @@ class FakeWorkspace:
 
     def revoke(self) -> None:
         """Invalidate the current token without issuing a new one (as a revoked credential)."""
+        if self.token_check is not None:
+            self.token_check.revoke_all()
+            return
         self.set_role_password("revoked-" + secrets.token_urlsafe(16))
 
     def script(self, phrase: str, **script) -> GenieScript:
@@ -171,7 +176,10 @@ class FakeWorkspace:
 
     def issue_token(self) -> tuple[str, datetime]:
         token = "lbtok-" + secrets.token_urlsafe(24)
-        self.set_role_password(token)
+        if self.token_check is not None:
+            self.token_check.issue(token, self.token_ttl)
+        else:
+            self.set_role_password(token)
         with self._lock:
             self.tokens_issued.append(token)
         return token, datetime.now(timezone.utc) + timedelta(seconds=self.token_ttl)

@@ -93,6 +93,12 @@ class ServedApp:
             self._log.close()
 
 
+def database_env(home: Path, pg, database: str, **env) -> dict[str, str]:
+    """The environment of an app that uses `database` on the test server as the app role."""
+    return isolated_env(home, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
+                        PGDATABASE=database, PGSSLMODE="disable", **env)
+
+
 @contextmanager
 def serve_demo_copy(tmp: Path, pg, template: str, database: str, *, prepare=None, **env):
     """`serve.py` on a fresh copy of the demo database `template`, as the app role with a password,
@@ -100,9 +106,7 @@ def serve_demo_copy(tmp: Path, pg, template: str, database: str, *, prepare=None
     pg.create_database(database, template=template, owner=APP_ROLE)
     if prepare is not None:
         prepare(pg.admin_dsn(database))
-    env = isolated_env(tmp, PGHOST="127.0.0.1", PGPORT=pg.port, PGUSER=APP_ROLE, PGPASSWORD=APP_ROLE_PASSWORD,
-                       PGDATABASE=database, PGSSLMODE="disable", **env)
-    with ServedApp(env, tmp / "app.log") as app:
+    with ServedApp(database_env(tmp, pg, database, **env), tmp / "app.log") as app:
         app.wait_until_ready()
         yield app
         app.stop()

@@ -265,3 +265,33 @@ def test_ready_answers_within_two_seconds_while_a_mint_hangs_or_fails(pg, databa
             assert time.monotonic() < deadline, "ready again once the workspace answers"
             time.sleep(0.5)
         app.stop()
+
+
+def test_the_fakes_token_check_accepts_every_unexpired_token_as_lakebase_does(pg, lakebase_role):
+    """The RADIUS check the fault tests use for several processes and instances: a token issued
+    earlier still logs in after a newer one is issued; an expired, a revoked or an unknown token,
+    and a good token for another role, do not."""
+    from .radius import TokenCheck, checked_by
+    database = f"radius_{uuid.uuid4().hex[:6]}"
+    pg.create_database(database)
+
+    def logs_in(token: str, user: str = lakebase_role) -> bool:
+        try:
+            psycopg.connect(host="127.0.0.1", port=pg.port, dbname=database, user=user, password=token,
+                            sslmode="disable", connect_timeout=5).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    with TokenCheck(lakebase_role) as check, checked_by(check, pg.admin_dsn(), database):
+        check.issue("first", 30)
+        check.issue("second", 30)
+        check.issue("short", 0.5)
+        assert logs_in("first") and logs_in("second")
+        time.sleep(0.6)
+        assert not logs_in("short"), "expired"
+        assert not logs_in("never-issued")
+        assert not logs_in("first", user="postgres"), "another role's login is not this check's"
+        check.revoke_all()
+        assert not logs_in("second"), "revoked"
+    assert check.answers["accepted"] == 2
