@@ -221,9 +221,7 @@ class OrderForm(pn.viewable.Viewer):
             self.state.be_at(self.order_id, "form", fields)
 
     def _show_who_is_here(self) -> None:
-        others = self.state.others_at([self.order_id])
-        self.here = "; ".join(sorted({f"{h.user} is editing {', '.join(f.replace('_', ' ') for f in h.fields)}"
-                                      if h.fields else f"{h.user} has this order open too" for h in others}))
+        self.here = self.state.who_else_is_at([self.order_id], one_order=True)
 
     def _lines(self) -> list[tuple]:
         return [(r.sku, r.quantity, r.unit_price) for r in self.items.value.itertuples()]

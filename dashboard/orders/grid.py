@@ -183,8 +183,7 @@ class OrdersGrid(pn.viewable.Viewer):
         self.state.be_at(order_id, "grid", (event.column,), for_seconds=SqlTable.EDIT_GRACE)
 
     def _show_who_is_here(self) -> None:
-        others = self.state.others_at(self.table.keys())
-        self.here = "; ".join(sorted({_presence_line(h) for h in others}))
+        self.here = self.state.who_else_is_at(self.table.keys())
 
     def _count_new_orders(self, inserted) -> None:
         if inserted is None:
@@ -293,13 +292,6 @@ def _merged(state: OrdersState, order_id: int, seen_version, saved_version) -> s
     if seen_version is None or saved_version is None or pd.isna(seen_version) or saved_version <= int(seen_version) + 1:
         return ""
     return state.orders.merged_with(order_id, int(seen_version), int(saved_version))
-
-
-def _presence_line(here) -> str:
-    """Who is at which order doing what, e.g. 'ana@example.com is editing #4974 notes'."""
-    if here.fields:
-        return f"{here.user} is editing #{here.order_id} {', '.join(TITLES.get(f, f).lower() for f in here.fields)}"
-    return f"{here.user} has #{here.order_id} open"
 
 
 def _clock(value) -> str:

@@ -102,6 +102,17 @@ class OrdersState(param.Parameterized):
         wanted = set(order_ids)
         return [h for h in self._presence.everyone() if h.order_id in wanted and h.session != self.session]
 
+    def who_else_is_at(self, order_ids, *, one_order: bool = False) -> str:
+        """Who else is at these orders doing what, one sentence per person and order, e.g.
+        'ana@example.com is editing #4974 notes' ('ana@example.com is editing notes' with
+        `one_order`, where the order is the one on screen)."""
+        def sentence(h: Here) -> str:
+            order = "" if one_order else f"#{h.order_id} "
+            if h.fields:
+                return f"{h.user} is editing {order}{', '.join(f.replace('_', ' ') for f in h.fields)}"
+            return f"{h.user} has this order open too" if one_order else f"{h.user} has #{h.order_id} open"
+        return "; ".join(sorted({sentence(h) for h in self.others_at(order_ids)}))
+
     def feed_version(self) -> int:
         return self._feed.version if self._feed is not None else 0
 
