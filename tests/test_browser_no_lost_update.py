@@ -51,10 +51,10 @@ def test_two_people_renaming_the_same_customer_in_the_grid(served, page, second_
     order_id = pick(sql, "pending", 3)
     mine, theirs = open_order_in_grid(page, served, order_id), open_order_in_grid(second_page, served, order_id)
     edit(mine, "customer", "Renamed By Ana")
-    page.get_by_text(f"Order {order_id}: customer saved.").wait_for()
+    page.get_by_text(f"Order {order_id}: customer saved (version").wait_for()
     edit(theirs, "customer", "Renamed By Bo")
     second_page.get_by_text(f"Order {order_id}: Customer changed by ").wait_for()
-    assert second_page.get_by_text(f"Order {order_id}: customer saved.").count() == 0
+    assert second_page.get_by_text(f"Order {order_id}: customer saved (version").count() == 0
     assert customer_of(sql, order_id) == "Renamed By Ana"
     assert page.console_errors == [] and second_page.console_errors == []
 
@@ -77,7 +77,7 @@ def test_a_form_and_a_grid_on_the_same_field(served, page, second_page, sql):
     dialog = open_form(page, served, order_id)
     row = open_order_in_grid(second_page, served, order_id)
     edit(row, "notes", "from the grid")
-    second_page.get_by_text(f"Order {order_id}: notes saved.").wait_for()
+    second_page.get_by_text(f"Order {order_id}: notes saved (version").wait_for()
     dialog.get_by_label("Notes").fill("from the form")
     dialog.get_by_role("button", name="Save").click()
     dialog.get_by_text(f"Order {order_id}: Notes changed by ").wait_for()
@@ -134,7 +134,7 @@ def test_a_change_shows_in_a_colleague_s_open_grid_marked_and_signed(served, two
     order_id = pick(sql, "pending", 7)
     ana_row, bo_row = open_order_in_grid(ana, served, order_id), open_order_in_grid(bo, served, order_id)
     edit(ana_row, "notes", "Ana: call before delivery")
-    ana.get_by_text(f"Order {order_id}: notes saved.").wait_for()
+    ana.get_by_text(f"Order {order_id}: notes saved (version").wait_for()
     saved = time.monotonic()
     bo_cell = bo_row.locator('.tabulator-cell[tabulator-field="notes"]')
     bo_cell.get_by_text("Ana: call before delivery").wait_for(timeout=2000)

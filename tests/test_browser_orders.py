@@ -50,7 +50,7 @@ def test_edit_a_cell_and_read_it_back_from_the_database(served, page, sql):
     order_id = pick(sql, "pending", 0)
     row = open_order_in_grid(page, served, order_id)
     edit(row, "notes", "Customer asked for gift wrap")
-    page.get_by_text(f"Order {order_id}: notes saved.").wait_for()
+    page.get_by_text(f"Order {order_id}: notes saved (version").wait_for()
     # Signed in locally as the OS user who runs the app (no forwarded headers here).
     assert sql("SELECT notes, modified_by FROM retail360.orders WHERE order_id = %s", order_id) == \
         [("Customer asked for gift wrap", getpass.getuser())]
@@ -91,7 +91,7 @@ def test_a_conflicting_change_is_shown_and_can_be_re_applied(served, page, sql):
     page.screenshot(path="tests/artifacts/conflict-chooser.png")
     assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("changed in psql",)]
     page.get_by_role("button", name="Use mine").click()
-    page.get_by_text(f"Order {order_id}: notes saved.").wait_for()
+    page.get_by_text(f"Order {order_id}: notes saved (version").wait_for()
     assert sql("SELECT notes FROM retail360.orders WHERE order_id = %s", order_id) == [("my note",)]
 
 

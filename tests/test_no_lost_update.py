@@ -135,7 +135,7 @@ def act(person: Person, step: tuple) -> list[tuple[str, Claim]] | None:
         if after is not None:
             person.grid.table.replace_row(position, after)
         claim = Claim(person.who, order_id, {column: value}, {column: row[column]})
-        # "notes saved." or "notes saved, on top of changes made since you loaded it by …"
+        # "notes saved (version 7)." or "notes saved (version 7), on top of changes made since you loaded it by …"
         return [("saved" if f": {TITLES[column].lower()} saved" in person.grid.notice else "refused", claim)]
     elif kind == "choose":
         # The grid's conflict chooser: mine (checked against theirs, which the person now sees) or theirs.

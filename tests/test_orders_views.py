@@ -1,6 +1,7 @@
 """The Orders workspace as components: what an editor and a viewer see and can do, without a browser."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from types import SimpleNamespace
@@ -38,7 +39,18 @@ def test_an_editor_edits_a_cell_and_the_row_shows_the_new_version(make_state):
     row = first_row(grid)
     after = grid._edit(row, "notes", "ring twice")
     assert after["notes"] == "ring twice" and after["version"] == row["version"] + 1
-    assert grid.notice.endswith("notes saved.") and grid.error == ""
+    assert grid.notice.endswith(f": notes saved (version {after['version']}).") and grid.error == ""
+
+
+def test_saving_the_same_cell_twice_says_so_twice(make_state):
+    """A line that read the same after the second save would send the page nothing new: the person
+    could not tell it happened (the load test's people waited for it in vain)."""
+    grid = OrdersGrid(state=make_state())
+    row = first_row(grid)
+    after = grid._edit(row, "notes", "ring twice")
+    said = grid.notice
+    grid._edit(after, "notes", "ring three times")
+    assert grid.notice != said and grid.notice.endswith(f"(version {after['version'] + 1}).")
 
 
 @pytest.fixture
@@ -212,7 +224,7 @@ def test_an_edit_handled_before_its_data_arrives_saves_what_was_typed(make_state
     handler.start()
     handler.join()
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": order_id}) == "typed late"
-    assert grid.notice == f"Order {order_id}: notes saved."
+    assert re.fullmatch(rf"Order {order_id}: notes saved \(version \d+\)\.", grid.notice)
     assert db.scalar("a", f"SELECT count(*) FROM {tables.audit_log} WHERE order_id = :id AND new_value = 'typed late'",
                      {"id": order_id}) == 1
 
@@ -264,7 +276,7 @@ def test_a_conflict_shows_original_theirs_and_mine_and_writes_nothing_until_i_ch
         "kim was first"
     grid.chooser.choose({"notes": MINE})
     assert db.scalar("n", f"SELECT notes FROM {tables.orders} WHERE order_id = :id", {"id": row["order_id"]}) == "mine"
-    assert not grid.chooser.visible and grid.notice.endswith("notes saved.")
+    assert not grid.chooser.visible and re.search(r": notes saved \(version \d+\)\.$", grid.notice)
     assert first_row(grid)["notes"] == "mine"
 
 
@@ -478,8 +490,8 @@ def test_a_stale_edit_of_another_field_merges_and_says_with_whose_change(make_st
     form = OrderForm(state=state, order_id=int(other["order_id"]))
     as_colleague(db, tables, "UPDATE {orders} SET shipping_address = 'Dock 9' WHERE order_id IN (:a, :b)",
                  a=int(row["order_id"]), b=int(other["order_id"]))
-    grid._edit(row, "notes", "merged from the grid")
-    assert grid.notice == (f"Order {row['order_id']}: notes saved, on top of changes made since you loaded it by "
+    after = grid._edit(row, "notes", "merged from the grid")
+    assert grid.notice == (f"Order {row['order_id']}: notes saved (version {after['version']}), on top of changes made since you loaded it by "
                            "ana@example.com (shipping_address).")
     form.notes.value = "merged from the form"
     form._save()

@@ -80,7 +80,7 @@ def test_an_edit_in_one_instance_is_a_conflict_for_a_stale_edit_in_the_other_and
             await someone.open_workspace("Orders")
         table, source, _ = ana._grid()
         await ana.session.act(ana.session.cell_edit(table, source, 0, "notes", "Ana, instance A"),
-                              shows=": notes saved.")
+                              shows=": notes saved (version")
         table, source, _ = ben._grid()                      # Ben's page was read before Ana saved
         await ben.session.act(ben.session.cell_edit(table, source, 0, "notes", "Ben, instance B"),
                               shows="since you loaded it.")
@@ -92,7 +92,7 @@ def test_an_edit_in_one_instance_is_a_conflict_for_a_stale_edit_in_the_other_and
         discount = query(dsn, f"SELECT discount::float8 FROM retail360.orders WHERE order_id = {NEWEST}") + 1.0
         table, source, _ = ana._grid()
         await ana.session.act(ana.session.cell_edit(table, source, 0, "discount", discount),
-                              shows=": discount saved.")
+                              shows=": discount saved (version")
         saved_at = time.perf_counter()
         revenue = query(dsn, "SELECT sum(total_amount)::float8 FROM retail360.orders WHERE created_at >= "
                              "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")

@@ -7,7 +7,7 @@ One round of the script:
     products -> Assistant -> ask a question -> Marketplace
 
 An interaction's latency runs from the click to the update that shows its result (the funnel's
-new title, the next rows, "notes saved.", the next cards, the question in the chat); a question's
+new title, the next rows, "notes saved (version …)", the next cards, the question in the chat); a question's
 answer (Genie, then Claude's summary) is timed separately, to the end of the summary.
 
 Each step ends one of three ways: its result is shown; a message says why not (the database is

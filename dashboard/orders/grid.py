@@ -223,7 +223,8 @@ class OrdersGrid(pn.viewable.Viewer):
             s.leave("grid")
         merged = _merged(s, order_id, seen_version, row.get("version"))
         fields = ", ".join(TITLES.get(e.field, e.field).lower() for e in edits)
-        self.param.update(error="", notice=f"Order {order_id}: {fields} saved"
+        # The version makes each save's line new, so saving the same cell twice is seen to happen twice.
+        self.param.update(error="", notice=f"Order {order_id}: {fields} saved (version {row['version']})"
                                            + (f", on top of changes made since you loaded it by {merged}." if merged else "."))
         self.chooser.clear()
         return self._display(row)
