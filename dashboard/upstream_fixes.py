@@ -52,6 +52,15 @@ looked chosen and nothing came. Present in Panel 1.9.4 and 1.10.0 (`panel.io.doc
 `_drain_unconnected_events`); the fix counts the session connected from the moment the browser
 fetches the document, so what changes after that is sent to it.
 
+Parameter copies made to be read. Param gives each object its own copy of a parameter the first
+time `obj.param[name]` is read, so that changing it changes that object only. Panel reads every
+parameter that way whenever it builds or updates a Material (ESM) component's model, only to look
+at its type and precedence: each of the page's components copied all of its parameters (42 for a
+button), a quarter of the memory its model costs and a third of the time to build it (measured:
+206 against 156 KB and 41 against 29 ms for a column of four Material widgets). Present in Panel
+1.9.4 and 1.10.0 (`ReactiveESM._get_properties`, `_get_children`); while Panel builds an object's
+model, that object's parameters are read without copying (one already copied is still the one read).
+
 Two workarounds that are not patches live here too, so every answer to an upstream bug is in one
 place: `typed_cell_value` (a table's edit event handled before the cell's new data has landed)
 and `after_message_drawn` (a Bokeh figure added to a Material chat message the browser is still
@@ -77,7 +86,9 @@ from bokeh.core.has_props import HasProps
 from bokeh.model import util as model_util
 from bokeh.server import session as bokeh_session
 from panel.io import document
+from panel.custom import ReactiveESM
 from panel.io.state import state as panel_state
+from param.parameterized import Parameters
 from panel.reactive import Syncable
 from panel.widgets import Tabulator
 from panel_material_ui.template import base as material_page
@@ -92,6 +103,7 @@ def apply() -> None:
     one_thread_at_a_time_changes_a_table()
     walk_only_properties_that_can_hold_models()
     pages_not_bound_to_process_busy()
+    parameters_read_without_copies()
 
 
 def _require(owner, *names: str) -> None:
@@ -376,3 +388,40 @@ def walk_only_properties_that_can_hold_models() -> None:
     _require(Range1d(), "_property_values", "_unstable_default_values", "_unstable_themed_values")
     model_util.visit_immediate_value_references = visit_references       # collect_models, Model.references
     document.visit_immediate_value_references = visit_references         # Panel's freeze_doc
+
+
+# -- parameter copies made to be read -------------------------------------------------------------
+
+_BUILDING = threading.local()           # .model_of: the object whose model this thread is building
+
+
+def parameters_read_without_copies() -> None:
+    _require(ReactiveESM, "_get_properties", "_get_children")
+    if getattr(Parameters.__getitem__, "reads_without_copies", False):
+        return
+    copying_getitem = Parameters.__getitem__
+
+    @functools.wraps(copying_getitem)
+    def getitem(self_, key):
+        owner = self_.self
+        if owner is not None and owner is getattr(_BUILDING, "model_of", None):
+            return owner._param__private.params.get(key) or self_.objects(instance=False)[key]
+        return copying_getitem(self_, key)
+    getitem.reads_without_copies = True
+    Parameters.__getitem__ = getitem
+    for name in ("_get_properties", "_get_children"):
+        setattr(ReactiveESM, name, _building_model_of_self(getattr(ReactiveESM, name)))
+
+
+def _building_model_of_self(method):
+    """Run `method` with its object's parameters read without copies (a child built meanwhile
+    takes its own turn, and the object's turn comes back after it)."""
+    @functools.wraps(method)
+    def building(self, *args, **kwargs):
+        outer = getattr(_BUILDING, "model_of", None)
+        _BUILDING.model_of = self
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _BUILDING.model_of = outer
+    return building

@@ -333,3 +333,49 @@ def test_panel_alone_drops_the_answer_to_a_click_made_before_the_page_was_drawn(
 def test_with_the_fix_the_answer_to_an_early_click_arrives(bare_server):
     upstream_fixes.connected_once_the_document_is_fetched()
     assert click_before_the_page_is_drawn(bare_server) is True
+
+
+def material_form():
+    button, choice = pmui.Button(label="Save", color="primary"), pmui.Select(options=["a", "b"], value="b")
+    return button, choice, pmui.Column(button, choice, pmui.Alert(object="Saved.", severity="success"))
+
+
+@pytest.fixture
+def reading_without_copies():
+    upstream_fixes.parameters_read_without_copies()
+    from param.parameterized import Parameters
+    return Parameters
+
+
+def test_panel_alone_copies_every_parameter_of_a_material_component_to_build_its_model(reading_without_copies,
+                                                                                        monkeypatch):
+    monkeypatch.setattr(reading_without_copies, "__getitem__", reading_without_copies.__getitem__.__wrapped__)
+    button, _, form = material_form()
+    form.get_root(Document())
+    assert len(button._param__private.params) == len(list(button.param))
+
+
+def test_building_a_material_model_copies_none_of_its_parameters_and_builds_the_same_model(reading_without_copies):
+    button, choice, form = material_form()
+    form.get_root(Document())
+    copied = len(button._param__private.params)
+    assert copied < len(list(button.param)) / 3, f"{copied} parameters copied to be read"
+    [(button_model, _)] = button._models.values()
+    [(choice_model, _)] = choice._models.values()
+    assert (button_model.data.label, button_model.data.color) == ("Save", "primary")
+    assert (choice_model.data.options, choice_model.data.value) == (["a", "b"], "b")
+    [(alert_model, _)] = form[2]._models.values()
+    assert "Saved." in alert_model.data.object and alert_model.data.severity == "success"
+
+
+def test_a_parameter_read_outside_a_model_build_is_still_the_objects_own_copy(reading_without_copies):
+    """Changing an object's parameter must change that object only: outside a build Param's copy
+    is made as before, and a build reads it."""
+    button, choice, form = material_form()
+    choice.param["options"].doc = "changed for this object only"
+    assert type(choice).param["options"].doc != "changed for this object only"
+    form.get_root(Document())
+    assert choice.param["options"].doc == "changed for this object only"
+    choice.options = ["a", "b", "c"]
+    [(choice_model, _)] = choice._models.values()
+    assert choice_model.data.options == ["a", "b", "c"]
