@@ -19,6 +19,7 @@ from ..format import local_time
 from ..markup import HTML, Markdown, Text, alert, html
 from ..widgets import LazyTabs, notice
 from .answer import AnswerDetails, AnswerMessage, QuestionBar
+from .chat import Chat
 from .insights import InsightList, InsightsView
 from .progress import Progress, stream_into
 from .state import AssistantState
@@ -43,13 +44,11 @@ class AssistantView(pn.viewable.Viewer):
         """`timezone`: the business time zone, in which kept results and insights say when."""
         super().__init__(**params)
         self.dashboard_url, self.timezone = dashboard_url, timezone
-        self.chat = pmui.ChatInterface(
+        self.chat = Chat(
             callback=self.respond, callback_user="Assistant", callback_exception="summary", show_rerun=False,
             show_undo=False, show_clear=False, placeholder_threshold=0,   # the reply's progress line instead
             input_params={"placeholder": "Ask about cities, orders or products — or /sql SELECT …",
                           "max_length": 2000, "enable_upload": False},
-            # Our own thumbs are stored; the built-in reaction icons would load from a CDN.
-            message_params={"show_reaction_icons": False, "show_edit_icon": False},
             # What a person types is shown as text: Material's own submit renders it as Markdown.
             on_submit=self._submitted,
             # Only the last dozen messages are on the page (older ones load when scrolled to): each
