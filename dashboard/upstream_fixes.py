@@ -337,11 +337,13 @@ def typed_cell_value(read: Callable[[], tuple[object, object]], same: Callable[[
         time.sleep(0.01)
 
 
-async def after_message_drawn() -> None:
-    """Wait until the browser has laid out the chat message just sent: a figure added while it does,
-    or a message changed while it draws one, fails to lay out ("reading 'top_panel'",
-    panel-material-ui issue #548, open). A pause, not a fix: no event says the layout is done."""
-    await asyncio.sleep(MESSAGE_LAYOUT_PAUSE)
+async def after_message_drawn(sent_at: float | None = None) -> None:
+    """Wait until the browser has laid out the chat message just sent (at `sent_at`, the event
+    loop's time; now when not given): a figure added while it does, or a message changed while it
+    draws one, fails to lay out ("reading 'top_panel'", panel-material-ui issue #548, open). A
+    pause, not a fix: no event says the layout is done."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(MESSAGE_LAYOUT_PAUSE - (loop.time() - (loop.time() if sent_at is None else sent_at)))
 
 
 # -- slow model walks -----------------------------------------------------------------------------

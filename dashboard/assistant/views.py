@@ -84,6 +84,7 @@ class AssistantView(pn.viewable.Viewer):
         progress = Progress()
         reply = pn.Column(progress.pane, sizing_mode="stretch_width")
         instance.send(reply, user="Assistant", respond=False)
+        sent_at = loop.time()
         state.busy = True
         fresh, state.fresh = state.fresh, False
         selection, state.selection = state.selection, None
@@ -112,17 +113,19 @@ class AssistantView(pn.viewable.Viewer):
             state.busy = False
         progress.finish(ok=isinstance(result, Answer), cached=getattr(result, "cached", False))
         if isinstance(result, Answer):
-            await self._answer(result, reply, loop)
+            await self._answer(result, reply, loop, sent_at)
         else:
             await self._failure(result, reply, loop)
 
-    async def _answer(self, answer: Answer, reply: pn.Column, loop) -> None:
+    async def _answer(self, answer: Answer, reply: pn.Column, loop, sent_at: float) -> None:
         assistant = self.state.assistant
         message = AnswerMessage(answer, self._ask, self._feedback, after_vote=self._after_vote)
-        reply.append(message.layout)
-        await upstream_fixes.after_message_drawn()      # the chart after the message is laid out ...
+        # The reply was drawn while Genie worked (a cached answer waits for it), so the chart goes in
+        # with the rest of the answer, in one change of the page; the summary after it is laid out.
+        await upstream_fixes.after_message_drawn(sent_at)
         message.show_chart()
-        await upstream_fixes.after_message_drawn()      # ... and the summary after the chart
+        reply.append(message.layout)
+        await upstream_fixes.after_message_drawn()
         if assistant.claude is not None and not answer.frame.empty:
             message.summary.object = "_Summarising…_"
             message.summary_text = await stream_into(message.summary, lambda: assistant.summary(answer), loop,
