@@ -72,17 +72,27 @@ rebuilt and validated at each read, though such a default can never hold a model
 ever instance defaults, which Bokeh keeps per object). On a session with every workspace open (450
 models) a walk took 59 ms, several times per assistant answer; skipping those defaults, and taking
 instance defaults from Bokeh's store, halves it.
+
+Patches that make a reference for every model. Every change Bokeh sends (a PATCH-DOC message) starts
+by making a reference object for each model of the document already in the browser, to tell which
+models the change may name rather than send: 500 of them for a one-line progress update on a full
+session page. Present in Bokeh 3.9.2 and 3.10.2 (`patch_doc.create`); the fix asks the document,
+for each model the change meets, whether the browser has it.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import logging
 import threading
 import time
 from typing import Callable
 
 from bokeh.core.has_props import HasProps
+from bokeh.core.serialization import Serializer
+from bokeh.document import Document
+from bokeh.model import Model
 from bokeh.model import util as model_util
 from bokeh.server import session as bokeh_session
 from panel.io import document
@@ -93,6 +103,7 @@ from panel.reactive import Syncable
 from panel.widgets import Tabulator
 from panel_material_ui.template import base as material_page
 
+patch_doc = importlib.import_module("bokeh.protocol.messages.patch_doc")  # the package's name is the class
 _QUEUE = "_WRITE_MSGS" if hasattr(document, "_WRITE_MSGS") else "_WRITE_EVENTS"     # 1.9 / 1.10
 
 
@@ -104,6 +115,7 @@ def apply() -> None:
     walk_only_properties_that_can_hold_models()
     pages_not_bound_to_process_busy()
     parameters_read_without_copies()
+    patches_reference_only_the_models_they_meet()
 
 
 def _require(owner, *names: str) -> None:
@@ -427,3 +439,54 @@ def _building_model_of_self(method):
         finally:
             _BUILDING.model_of = outer
     return building
+
+
+# -- patches that make a reference for every model ------------------------------------------------
+
+class SyncedModelsSerializer(Serializer):
+    """Bokeh's serializer for a patch, taking a model the browser already has as a reference when
+    the patch meets it, instead of making one for every model of the document first."""
+
+    def __init__(self, document: Document, **options):
+        super().__init__(**options)
+        self._document_models = document.models
+
+    def _in_browser(self, obj) -> bool:
+        models = self._document_models
+        return isinstance(obj, Model) and models.get_by_id(obj.id) is obj and obj not in models._new_models
+
+    def has_ref(self, obj) -> bool:
+        return super().has_ref(obj) or self._in_browser(obj)
+
+    def get_ref(self, obj):
+        ref = super().get_ref(obj)
+        if ref is None and self._in_browser(obj):
+            ref = self._references[id(obj)] = obj.ref
+        return ref
+
+
+def patches_reference_only_the_models_they_meet() -> None:
+    _require(Document().models, "get_by_id", "flush_synced", "_new_models")
+    _require(Serializer(), "_references", "encode", "buffers")
+    _require(patch_doc.patch_doc, "create", "create_header", "add_buffers")
+    if getattr(patch_doc.patch_doc.create, "references_only_models_met", False):
+        return
+
+    @functools.wraps(patch_doc.patch_doc.create.__func__)
+    def create(cls, events, **metadata):
+        """`patch_doc.create` as Bokeh has it, with `SyncedModelsSerializer`."""
+        header = cls.create_header()
+        if not events:
+            raise ValueError("PATCH-DOC message requires at least one event")
+        documents = {event.document for event in events}
+        if len(documents) != 1:
+            raise ValueError("PATCH-DOC message configured with events for more than one document")
+        [doc] = documents
+        serializer = SyncedModelsSerializer(doc)
+        patch_json = patch_doc.PatchJson(events=serializer.encode(events))
+        doc.models.flush_synced(lambda model: not serializer.has_ref(model))
+        message = cls(header, metadata, patch_json)
+        message.add_buffers(*serializer.buffers)
+        return message
+    create.references_only_models_met = True
+    patch_doc.patch_doc.create = classmethod(create)

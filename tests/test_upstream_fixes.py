@@ -15,6 +15,7 @@ import panel_material_ui as pmui
 import pytest
 from bokeh.document import Document
 from bokeh.model import util as model_util
+from bokeh.model import Model
 from bokeh.models import Plot
 from panel.io import document
 
@@ -23,6 +24,8 @@ from dashboard.assistant.charts import answer_chart
 from dashboard.widgets import chart_pane
 
 from .helpers import eventually, run_async
+
+patch_doc = upstream_fixes.patch_doc          # the module (bokeh.protocol.messages names the class so)
 
 
 class RecordingSocket:
@@ -379,3 +382,65 @@ def test_a_parameter_read_outside_a_model_build_is_still_the_objects_own_copy(re
     choice.options = ["a", "b", "c"]
     [(choice_model, _)] = choice._models.values()
     assert choice_model.data.options == ["a", "b", "c"]
+
+
+# -- patches that make a reference for every model ------------------------------------------------
+
+def page_in_the_browser():
+    """A document like a session's, every model of which the browser already has, and a recorder of
+    the changes made to it from then on."""
+    frame = pd.DataFrame({"city": [f"City {i}" for i in range(8)], "viewers": range(8)})
+    column = pn.Column(*(pmui.Button(label=f"Button {i}") for i in range(30)),
+                       pn.pane.Bokeh(answer_chart(frame, "Viewers by city")), pn.pane.HTML("Waiting…"))
+    doc = Document()
+    root = column.get_root(doc)
+    doc.add_root(root)
+    doc.models.flush_synced()
+    events = []
+    doc.on_change(events.append)
+    return doc, column, root, events
+
+
+def patch_content(events, create) -> dict:
+    return create(patch_doc.patch_doc, events).content
+
+
+def changes_to_a_page(new_message: bool = True):
+    """The same changes each time: a text updated, and a new message added beside the existing models."""
+    doc, column, root, events = page_in_the_browser()
+    root.children[-1].text = "Answered."
+    if not new_message:
+        return doc, events
+    message = pn.Column(pn.pane.HTML("A new answer"), pmui.Button(label="Ask next"))
+    root.children = [*root.children, message.get_root(doc)]    # beside the models the browser has
+    return doc, events
+
+
+def test_a_patch_says_the_same_with_the_fix():
+    upstream_fixes.patches_reference_only_the_models_they_meet()
+    bokeh_create = patch_doc.patch_doc.create.__func__.__wrapped__
+    ours = patch_doc.patch_doc.create.__func__
+    doc, events = changes_to_a_page()
+    still_new = set(doc.models._new_models)
+    assert still_new, "the new message's models are new to the browser"
+    theirs = patch_content(events, bokeh_create)
+    doc.models._new_models = set(still_new)
+    assert patch_content(events, ours) == theirs
+    assert not doc.models._new_models, "once sent, the new models are the browser's"
+
+
+def test_a_patch_makes_references_only_for_the_models_it_meets(monkeypatch):
+    upstream_fixes.patches_reference_only_the_models_they_meet()
+    made = []
+    reference = Model.ref
+    monkeypatch.setattr(Model, "ref", property(lambda self: made.append(self) or reference.fget(self)))
+
+    def references_made(create) -> tuple[int, int]:
+        doc, events = changes_to_a_page(new_message=False)          # a progress line, say
+        made.clear()
+        patch_content(events, create)
+        return len(made), len(doc.models)
+    bokeh_alone, on_the_page = references_made(patch_doc.patch_doc.create.__func__.__wrapped__)
+    ours, _ = references_made(patch_doc.patch_doc.create.__func__)
+    assert bokeh_alone >= on_the_page >= 100, "Bokeh alone makes one for every model of the page"
+    assert ours <= 1, f"{ours} references made for a one-line change on a page of {on_the_page} models"
