@@ -95,13 +95,13 @@ from bokeh.document import Document
 from bokeh.model import Model
 from bokeh.model import util as model_util
 from bokeh.server import session as bokeh_session
-from panel.io import document
 from panel.custom import ReactiveESM
+from panel.io import document
 from panel.io.state import state as panel_state
-from param.parameterized import Parameters
 from panel.reactive import Syncable
 from panel.widgets import Tabulator
 from panel_material_ui.template import base as material_page
+from param.parameterized import Parameters
 
 patch_doc = importlib.import_module("bokeh.protocol.messages.patch_doc")  # the package's name is the class
 _QUEUE = "_WRITE_MSGS" if hasattr(document, "_WRITE_MSGS") else "_WRITE_EVENTS"     # 1.9 / 1.10
@@ -354,8 +354,8 @@ async def after_message_drawn(sent_at: float | None = None) -> None:
     loop's time; now when not given): a figure added while it does, or a message changed while it
     draws one, fails to lay out ("reading 'top_panel'", panel-material-ui issue #548, open). A
     pause, not a fix: no event says the layout is done."""
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(MESSAGE_LAYOUT_PAUSE - (loop.time() - (loop.time() if sent_at is None else sent_at)))
+    waited = 0.0 if sent_at is None else asyncio.get_running_loop().time() - sent_at
+    await asyncio.sleep(max(0.0, MESSAGE_LAYOUT_PAUSE - waited))
 
 
 # -- slow model walks -----------------------------------------------------------------------------
