@@ -73,6 +73,15 @@ ever instance defaults, which Bokeh keeps per object). On a session with every w
 models) a walk took 59 ms, several times per assistant answer; skipping those defaults, and taking
 instance defaults from Bokeh's store, halves it.
 
+Defaults made for every model and read at every send. Bokeh makes, for every new model, each of
+its list, dict and set defaults (`tags`, `js_event_callbacks`, `styles`, …; 4–7 a model, each with a
+wrapper and a set of owners), and reads every property of a model each time it serialises it, only
+to drop those defaults and every other unset property afterwards. Half of a session's serialising
+time went to that, and a sixth of its memory to the empty containers. Present in Bokeh 3.9.2 and
+3.10.2 (`HasProps.__init__`, `query_properties_with_values`); the fix leaves an empty container
+default unset until something reads it and, for what is sent, reads only what will be sent. The
+documents sent are the same, byte for byte.
+
 Patches that make a reference for every model. Every change Bokeh sends (a PATCH-DOC message) starts
 by making a reference object for each model of the document already in the browser, to tell which
 models the change may name rather than send: 500 of them for a one-line progress update on a full
@@ -89,7 +98,10 @@ import threading
 import time
 from typing import Callable
 
-from bokeh.core.has_props import HasProps
+from bokeh.core.has_props import HasProps, Intrinsic
+from bokeh.core.property.container import ContainerProperty
+from bokeh.core.property.singletons import Undefined
+from bokeh.core.property.wrappers import PropertyValueContainer
 from bokeh.core.serialization import Serializer
 from bokeh.document import Document
 from bokeh.model import Model
@@ -113,12 +125,13 @@ def apply() -> None:
     write_everything_queued()
     one_thread_at_a_time_changes_a_table()
     walk_only_properties_that_can_hold_models()
+    empty_defaults_left_unset()
     pages_not_bound_to_process_busy()
     parameters_read_without_copies()
     patches_reference_only_the_models_they_meet()
 
 
-def _require(owner, *names: str) -> None:
+def require(owner, *names: str) -> None:
     """Each patched name must still exist upstream: an upgrade that moved one fails loudly here
     instead of silently skipping a fix."""
     missing = [n for n in names if not hasattr(owner, n)]
@@ -133,9 +146,9 @@ def connected_once_the_document_is_fetched(cls: type = bokeh_session.ServerSessi
     """Mark a session connected (for Panel) when its browser fetches the document, under the same
     document lock as the fetch: a change made before it is in what is fetched, one made after it
     is sent as an update (idempotent)."""
-    _require(cls, "_handle_pull")
-    _require(bokeh_session, "_needs_document_lock")
-    _require(panel_state, "_connected")
+    require(cls, "_handle_pull")
+    require(bokeh_session, "_needs_document_lock")
+    require(panel_state, "_connected")
     if getattr(cls._handle_pull, "marks_connected", False):
         return
     fetch = cls._handle_pull.__wrapped__             # the body, without the lock taken around it
@@ -181,8 +194,8 @@ def _wait_for_values(doc, timeout: float = VALUE_WAIT) -> None:
 def values_before_events(cls: type = Syncable) -> None:
     """With a thread pool, apply the values waiting for a document, and wait for those being
     applied, before an event of that document is handled, in the event's own task (idempotent)."""
-    _require(cls, "_event_coroutine", "_change_event", "_process_bokeh_event")
-    _require(panel_state, "_change_callbacks", "_thread_pool", "_handle_exception", "_handle_future_exception")
+    require(cls, "_event_coroutine", "_change_event", "_process_bokeh_event")
+    require(panel_state, "_change_callbacks", "_thread_pool", "_handle_exception", "_handle_future_exception")
     if getattr(cls._event_coroutine, "values_first", False):
         return
     cls._change_event = _counted_change_event(cls._change_event)
@@ -235,7 +248,7 @@ class _ParametersWithoutBusy:
 
 
 def pages_not_bound_to_process_busy() -> None:
-    _require(material_page, "state", "Page")
+    require(material_page, "state", "Page")
     if not isinstance(material_page.state, _StateWithoutBusy):
         material_page.state = _StateWithoutBusy(material_page.state)
 
@@ -249,7 +262,7 @@ def _queued_writes(doc) -> bool:
 
 def write_everything_queued() -> None:
     """Make each write task finish only when nothing is left in the queue (idempotent)."""
-    _require(document, "_dispatch_msgs", "_dispatch_write_task", "_WRITE_BLOCK", _QUEUE)
+    require(document, "_dispatch_msgs", "_dispatch_write_task", "_WRITE_BLOCK", _QUEUE)
     dispatch = document._dispatch_msgs
     if getattr(dispatch, "writes_everything", False):
         return
@@ -288,7 +301,7 @@ def bokeh_logs_through_ours() -> None:
     logger a stderr handler of its own that bypasses our format and the masking of secrets: remove
     it, so Bokeh's lines go through ours (idempotent)."""
     from bokeh.util import logconfig
-    _require(logconfig, "default_handler", "bokeh_logger")
+    require(logconfig, "default_handler", "bokeh_logger")
     if logconfig.default_handler is not None:
         logconfig.bokeh_logger.removeHandler(logconfig.default_handler)
         logconfig.bokeh_logger.propagate = True
@@ -313,7 +326,7 @@ def _lock_of(table) -> threading.RLock:
 def one_thread_at_a_time_changes_a_table(cls: type = Tabulator) -> None:
     """Serialise each table's data updates on a lock of its own (idempotent). Re-entrant: an update
     may start another (new data from the browser re-reads a page, which sets the table's value)."""
-    _require(cls, *_TABLE_UPDATES)
+    require(cls, *_TABLE_UPDATES)
     for name in _TABLE_UPDATES:
         update = getattr(cls, name)
         if getattr(update, "one_thread_at_a_time", False):
@@ -391,17 +404,92 @@ def _instance_default(value: HasProps, name: str):
     for store in (value._unstable_themed_values, value._unstable_default_values):
         if name in store:
             return store[name]
+    if name in _container_properties(type(value)):
+        return None                   # an empty container left unset (`empty_defaults_left_unset`)
     return getattr(value, name)
 
 
 def walk_only_properties_that_can_hold_models() -> None:
-    _require(model_util, "visit_immediate_value_references", "visit_value_and_its_immediate_references")
-    _require(document, "visit_immediate_value_references")
+    require(model_util, "visit_immediate_value_references", "visit_value_and_its_immediate_references")
+    require(document, "visit_immediate_value_references")
     from bokeh.models import Range1d
-    _require(HasProps, "properties_with_refs", "lookup")
-    _require(Range1d(), "_property_values", "_unstable_default_values", "_unstable_themed_values")
+    require(HasProps, "properties_with_refs", "lookup")
+    require(Range1d(), "_property_values", "_unstable_default_values", "_unstable_themed_values")
     model_util.visit_immediate_value_references = visit_references       # collect_models, Model.references
     document.visit_immediate_value_references = visit_references         # Panel's freeze_doc
+
+
+# -- empty defaults made for every model ---------------------------------------------------------
+
+@functools.cache
+def _container_properties(cls: type[HasProps]) -> frozenset[str]:
+    """The class's properties whose default is a fresh list, dict or set for each object."""
+    return frozenset(name for name in cls.properties(_with_props=True)
+                     if isinstance(cls.lookup(name).property, ContainerProperty)
+                     and cls.lookup(name).has_unstable_default(cls))
+
+
+def _init_leaving_empty_defaults_unset(self, **properties) -> None:
+    """`HasProps.__init__`, except that a container property left at an empty default stays unset:
+    Bokeh makes it, with a wrapper and a set of owners, at once for every object, and then sends it
+    to the browser, whose own default is the same empty container. Read later, it is made then."""
+    super(HasProps, self).__init__()
+    self._property_values = {}
+    self._unstable_default_values = {}
+    self._unstable_themed_values = {}
+    for name, value in properties.items():
+        if value is Undefined or value is Intrinsic:
+            continue
+        setattr(self, name, value)
+    containers = _container_properties(type(self)) if self.themed_values() is None else frozenset()
+    for name in self.properties(_with_props=True):
+        if name in properties:
+            continue
+        descriptor = self.lookup(name)
+        if name in containers:
+            default = descriptor.instance_default(self)
+            if isinstance(default, PropertyValueContainer) and not default:
+                continue
+            if isinstance(default, PropertyValueContainer):
+                default._register_owner(self, descriptor)
+            self._unstable_default_values[name] = default
+        elif descriptor.has_unstable_default(self):
+            descriptor._get(self)           # an instance default (a model): made now, as Bokeh does
+    self._initialized = True
+
+
+def _serialized_values(self, query, *, include_defaults: bool = True, include_undefined: bool = False) -> dict:
+    """`HasProps.query_properties_with_values`, reading only what it returns when defaults are left
+    out (what Bokeh sends): Bokeh reads every property of the model first, making and validating
+    each default, and then drops the ones it did not select."""
+    if include_defaults or include_undefined:     # every property asked for: Bokeh's own
+        return _BOKEH_QUERY(self, query, include_defaults=include_defaults, include_undefined=include_undefined)
+    themed = self.themed_values() or {}
+    selected = {*self._property_values, *themed,
+                *(k for k, v in self._unstable_default_values.items() if not isinstance(v, PropertyValueContainer))}
+    result = {}
+    for key in self.properties(_with_props=True):
+        if key in selected:
+            descriptor = self.lookup(key)
+            if query(descriptor):
+                result[key] = descriptor.get_value(self)
+    return result
+
+
+_BOKEH_INIT, _BOKEH_QUERY = HasProps.__init__, HasProps.query_properties_with_values
+
+
+def empty_defaults_left_unset() -> None:
+    require(HasProps, "__init__", "properties", "lookup", "themed_values", "query_properties_with_values")
+    body = HasProps.__init__.__code__
+    if body is _init_leaving_empty_defaults_unset.__code__:
+        return
+    if not {"has_unstable_default", "_get", "_initialized"} <= set(body.co_names):
+        raise RuntimeError("upstream_fixes: HasProps.__init__ changed; check empty_defaults_left_unset")
+    if "_unstable_default_values" not in _BOKEH_QUERY.__code__.co_names:
+        raise RuntimeError("upstream_fixes: HasProps.query_properties_with_values changed; check it")
+    HasProps.__init__ = _init_leaving_empty_defaults_unset
+    HasProps.query_properties_with_values = _serialized_values
 
 
 # -- parameter copies made to be read -------------------------------------------------------------
@@ -410,7 +498,7 @@ _BUILDING = threading.local()           # .model_of: the object whose model this
 
 
 def parameters_read_without_copies() -> None:
-    _require(ReactiveESM, "_get_properties", "_get_children")
+    require(ReactiveESM, "_get_properties", "_get_children")
     if getattr(Parameters.__getitem__, "reads_without_copies", False):
         return
     copying_getitem = Parameters.__getitem__
@@ -466,9 +554,9 @@ class SyncedModelsSerializer(Serializer):
 
 
 def patches_reference_only_the_models_they_meet() -> None:
-    _require(Document().models, "get_by_id", "flush_synced", "_new_models")
-    _require(Serializer(), "_references", "encode", "buffers")
-    _require(patch_doc.patch_doc, "create", "create_header", "add_buffers")
+    require(Document().models, "get_by_id", "flush_synced", "_new_models")
+    require(Serializer(), "_references", "encode", "buffers")
+    require(patch_doc.patch_doc, "create", "create_header", "add_buffers")
     if getattr(patch_doc.patch_doc.create, "references_only_models_met", False):
         return
 

@@ -249,7 +249,7 @@ def test_a_material_page_is_not_bound_to_the_process_wide_busy_flag():
 
 def test_every_fix_names_upstream_code_that_still_exists():
     with pytest.raises(RuntimeError, match="no longer has"):
-        upstream_fixes._require(pn.widgets.TextInput, "a_method_panel_never_had")
+        upstream_fixes.require(pn.widgets.TextInput, "a_method_panel_never_had")
 
 
 # -- writes to a closed tab -----------------------------------------------------------------------
@@ -444,3 +444,81 @@ def test_a_patch_makes_references_only_for_the_models_it_meets(monkeypatch):
     ours, _ = references_made(patch_doc.patch_doc.create.__func__)
     assert bokeh_alone >= on_the_page >= 100, "Bokeh alone makes one for every model of the page"
     assert ours <= 1, f"{ours} references made for a one-line change on a page of {on_the_page} models"
+
+
+# -- defaults made for every model and read at every send ----------------------------------------
+
+@pytest.fixture
+def bokeh_as_shipped(monkeypatch):
+    """Switch between Bokeh's own model building and serialising, and ours (on again afterwards);
+    models are walked as the app walks them (`walk_only_properties_that_can_hold_models`)."""
+    from bokeh.core.has_props import HasProps
+    monkeypatch.setattr(model_util, "visit_immediate_value_references", upstream_fixes.visit_references)
+    monkeypatch.setattr(document, "visit_immediate_value_references", upstream_fixes.visit_references)
+
+    def use(fixed: bool) -> None:
+        if fixed:
+            upstream_fixes.empty_defaults_left_unset()
+        else:
+            HasProps.__init__ = upstream_fixes._BOKEH_INIT
+            HasProps.query_properties_with_values = upstream_fixes._BOKEH_QUERY
+    yield use
+    use(True)
+
+
+def a_session_like_page() -> Document:
+    frame = pd.DataFrame({"city": [f"City {i}" for i in range(12)], "viewers": range(12)})
+    page = pmui.Page(main=[pn.Column(
+        pn.pane.HoloViews(hv.Bars(frame, "city", "viewers"), linked_axes=False),
+        pn.widgets.Tabulator(frame, page_size=5, editors={"city": "input"}),
+        pmui.MultiChoice(options=["Women", "Men"], label="Gender"), pmui.Button(label="Apply"),
+        pmui.Alert(object="Saved."), pn.pane.Markdown("*Note*"),
+        pmui.ChatInterface(objects=[pmui.ChatMessage(pn.Column("An answer", pn.pane.Bokeh(answer_chart(frame, "q"))),
+                                                      user="Assistant")]),
+    )])
+    doc = Document()
+    page.server_doc(doc)
+    return doc
+
+
+def sent(doc: Document) -> str:
+    """The document as the browser receives it, with the ids and random names made comparable."""
+    import re
+    text = str(doc.to_json(deferred=False))
+    text = re.sub(r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<uuid>", text)
+    text = re.sub(r"\b([A-Za-z]+)\d{5}\b", r"\1<n>", text)          # Panel's names: Column00565
+    ids: dict[str, str] = {}
+    return re.sub(r"\bp\d{4,}\b", lambda m: ids.setdefault(m.group(0), f"<id {len(ids)}>"), text)
+
+
+def defaults_kept(doc: Document) -> int:
+    return sum(len(m._unstable_default_values) for m in doc.models)
+
+
+def test_a_page_is_sent_the_same_with_fewer_defaults_made(bokeh_as_shipped):
+    bokeh_as_shipped(False)
+    theirs = a_session_like_page()
+    theirs_sent, theirs_kept = sent(theirs), defaults_kept(theirs)
+    bokeh_as_shipped(True)
+    ours = a_session_like_page()
+    assert sent(ours) == theirs_sent
+    assert len(ours.models) == len(theirs.models) > 100
+    assert defaults_kept(ours) < theirs_kept / 2, (defaults_kept(ours), theirs_kept)
+
+
+def test_a_default_left_unset_is_made_when_read_and_its_changes_are_sent(bokeh_as_shipped):
+    from bokeh.models import Range1d
+    bokeh_as_shipped(True)
+    model = Range1d()
+    doc = Document()
+    doc.add_root(model)
+    assert "tags" not in model._unstable_default_values
+    assert "tags" not in model.properties_with_values(include_defaults=False)
+    changes = []
+    doc.on_change(changes.append)
+    model.tags.append("shown")
+    assert model.tags == ["shown"]
+    assert [(c.attr, c.new) for c in changes] == [("tags", ["shown"])]
+    assert model.properties_with_values(include_defaults=False)["tags"] == ["shown"]
+    assert model.properties_with_values(include_defaults=True)["js_event_callbacks"] == {}
+

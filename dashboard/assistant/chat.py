@@ -11,8 +11,15 @@ import panel as pn
 import panel_material_ui as pmui
 from panel.chat.icon import ChatReactionIcons
 
+from ..upstream_fixes import require
+
 # Never drawn (show_reaction_icons is off) and never changed: one for every message in the process.
 NO_REACTIONS = ChatReactionIcons(options={})
+
+
+# Message overrides these of Material's (and Panel's) message: an upgrade that renames one fails here.
+require(pmui.ChatMessage, "_build_layout", "_update_object_pane", "_create_panel", "_update_chat_copy_icon",
+        "_update_reaction_icons", "_handle_msg")
 
 
 class Message(pmui.ChatMessage):
