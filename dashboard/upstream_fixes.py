@@ -48,9 +48,10 @@ the browser reports its page drawn (`document_ready`), and drops every change ma
 expecting the document to be sent whole when the browser connects. But the browser fetched the
 document before drawing it, and people click while the rest is still drawing: the answer to such a
 click (the order form's History tab, opened from a link, clicked at once) was dropped, so the tab
-looked chosen and nothing came. Present in Panel 1.9.4 and 1.10.0 (`panel.io.document.hold`,
-`_drain_unconnected_events`); the fix counts the session connected from the moment the browser
-fetches the document, so what changes after that is sent to it.
+looked chosen and nothing came. Present in Panel 1.9.4 (`panel.io.document.hold`); Panel 1.10
+keeps such changes and sends them once the page is drawn (`_dispatch_unconnected_events`), where
+this fix is harmless. The fix counts the session connected from the moment the browser fetches
+the document, so what changes after that is sent to it.
 
 Parameter copies made to be read. Param gives each object its own copy of a parameter the first
 time `obj.param[name]` is read, so that changing it changes that object only. Panel reads every

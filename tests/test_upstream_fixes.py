@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -326,6 +327,8 @@ def click_before_the_page_is_drawn(url: str) -> bool:
     return run_async(scenario)
 
 
+@pytest.mark.skipif(tuple(map(int, pn.__version__.split(".")[:2])) >= (1, 10),
+                    reason="Panel 1.10 keeps changes made before the page is drawn and sends them after")
 def test_panel_alone_drops_the_answer_to_a_click_made_before_the_page_was_drawn(bare_server, monkeypatch):
     from bokeh.server.session import ServerSession
     monkeypatch.setattr(ServerSession, "_handle_pull", getattr(ServerSession._handle_pull, "shipped",
@@ -474,7 +477,7 @@ def a_session_like_page() -> Document:
         pmui.MultiChoice(options=["Women", "Men"], label="Gender"), pmui.Button(label="Apply"),
         pmui.Alert(object="Saved."), pn.pane.Markdown("*Note*"),
         pmui.ChatInterface(objects=[pmui.ChatMessage(pn.Column("An answer", pn.pane.Bokeh(answer_chart(frame, "q"))),
-                                                      user="Assistant")]),
+                                                      user="Assistant", timestamp=datetime(2026, 12, 7, 9, 30))]),
     )])
     doc = Document()
     page.server_doc(doc)
