@@ -137,6 +137,11 @@ def report(args, results: Results, elapsed: float, cpu: tuple[float, float], sam
     if results.edits:
         counts = {o: sum(1 for _, outcome in results.edits if outcome == o) for o in {o for _, o in results.edits}}
         print("  cell edits: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    failed = [s for s in results.steps if s.outcome in ("hang", "closed")]
+    in_steady = sum(1 for s in failed if results.steady_from is not None and s.started >= results.steady_from
+                    and s.round > 0)
+    print(f"  steps that showed nothing or lost their session: {len(failed) - in_steady} while people arrived, "
+          f"{in_steady} in the steady state")
     for error in sorted(set(results.errors))[:10]:
         print(f"  error: {error} (x{results.errors.count(error)})")
 
