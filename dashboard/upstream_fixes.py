@@ -449,9 +449,9 @@ def _init_leaving_empty_defaults_unset(self, **properties) -> None:
         descriptor = self.lookup(name)
         if name in containers:
             default = descriptor.instance_default(self)
-            if isinstance(default, PropertyValueContainer) and not default:
-                continue
             if isinstance(default, PropertyValueContainer):
+                if not default:
+                    continue
                 default._register_owner(self, descriptor)
             self._unstable_default_values[name] = default
         elif descriptor.has_unstable_default(self):

@@ -65,12 +65,15 @@ class Results:
     steady_from: float | None = None   # when everyone had: the steady state starts
     until: float = float("inf")        # when people stop
 
+    def in_steady_state(self, step: Step) -> bool:
+        """Taken once everyone had arrived, by a person past their first round."""
+        return self.steady_from is not None and step.started >= self.steady_from and step.round > 0
+
     def latencies(self, steady: bool) -> dict[str, list[float]]:
         """Latency per kind of the steps in the steady state (or in the first rounds)."""
         found: dict[str, list[float]] = defaultdict(list)
         for step in self.steps:
-            in_steady = self.steady_from is not None and step.started >= self.steady_from and step.round > 0
-            if step.outcome == "ok" and in_steady == steady:
+            if step.outcome == "ok" and self.in_steady_state(step) == steady:
                 found[step.kind].append(step.seconds)
         return found
 

@@ -109,8 +109,8 @@ def report(args, results: Results, elapsed: float, cpu: tuple[float, float], sam
     peak_mb = sampler.peak_mb
     steady = results.latencies(steady=True)
     every = [x for values in steady.values() for x in values]
-    answers = [s.seconds for s in results.steps if s.kind == "ask assistant" and s.outcome == "ok"
-               and s.started >= (results.steady_from or 0) and s.round > 0]
+    answers = [s.seconds for s in results.steps
+               if s.kind == "ask assistant" and s.outcome == "ok" and results.in_steady_state(s)]
     print(f"users={args.users} think={args.think[0]:g}-{args.think[1]:g} s ramp={args.ramp:g} s processes={processes} "
           f"panel_threads={args.threads or 'default'}: sessions held {results.held}/{args.users}; server RSS peak "
           f"{peak_mb:.0f} MB; errors {len(results.errors)}")
@@ -138,8 +138,7 @@ def report(args, results: Results, elapsed: float, cpu: tuple[float, float], sam
         counts = {o: sum(1 for _, outcome in results.edits if outcome == o) for o in {o for _, o in results.edits}}
         print("  cell edits: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     failed = [s for s in results.steps if s.outcome in ("hang", "closed")]
-    in_steady = sum(1 for s in failed if results.steady_from is not None and s.started >= results.steady_from
-                    and s.round > 0)
+    in_steady = sum(1 for s in failed if results.in_steady_state(s))
     print(f"  steps that showed nothing or lost their session: {len(failed) - in_steady} while people arrived, "
           f"{in_steady} in the steady state")
     for error in sorted(set(results.errors))[:10]:
